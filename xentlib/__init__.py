@@ -1,0 +1,42 @@
+"""xentlib: the code behind *Cross-Entropy, Run*, a reproducible book on cross-entropy loss.
+
+The package is organised by idea, one module each:
+
+* :mod:`xentlib.information` - surprise, entropy, cross-entropy, KL and JS
+  divergences of probability vectors (chapters 1-2);
+* :mod:`xentlib.losses` - cross-entropy losses from logits, with the semantics
+  of ``torch.nn.functional`` (chapters 1, 3 and on);
+* :mod:`xentlib.runtime` - device choice and seeding;
+* :mod:`xentlib.results` - recording a chapter's headline numbers;
+* :mod:`xentlib.book` - executing, checking and rendering the book.
+
+The most used functions are importable from the top level.
+"""
+
+from .information import (
+    distribution_cross_entropy,
+    entropy,
+    js_divergence,
+    kl_divergence,
+    surprise,
+)
+from .losses import binary_cross_entropy, cross_entropy
+from .results import clear_recorded, record, recorded
+from .runtime import resolve_device, seed_everything
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "binary_cross_entropy",
+    "clear_recorded",
+    "cross_entropy",
+    "distribution_cross_entropy",
+    "entropy",
+    "js_divergence",
+    "kl_divergence",
+    "record",
+    "recorded",
+    "resolve_device",
+    "seed_everything",
+    "surprise",
+]

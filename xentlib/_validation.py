@@ -1,0 +1,93 @@
+"""Input checks shared by xentlib's public functions.
+
+Public functions validate at the boundary and raise :class:`ValueError` with a
+message that names the argument, what it got and what was expected (the
+scikit-learn habit). Internal helpers trust their callers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def check_reduction(reduction: str) -> None:
+    if reduction not in REDUCTIONS:
+        raise ValueError(
+            f"reduction must be one of {REDUCTIONS}; got {reduction!r}"
+        )
+
+
+def as_float_tensor(x, name: str) -> torch.Tensor:
+    """Return ``x`` as a floating tensor.
+
+    Tensors keep their dtype and device (integer tensors become the default
+    float dtype); anything else (lists, numpy arrays, Python numbers) becomes
+    float64, so that numbers typed by a reader are computed in double precision.
+    """
+    if isinstance(x, torch.Tensor):
+        if x.is_floating_point():
+            return x
+        if x.is_complex():
+            raise ValueError(f"{name} must be real; got a complex tensor")
+        return x.to(torch.get_default_dtype())
+    if np.iscomplexobj(x):
+        raise ValueError(f"{name} must be real; got complex values")
+    try:
+        return torch.as_tensor(x, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{name} must be a tensor or array of numbers; got {type(x).__name__}") from err
+
+
+def check_no_nan(x: torch.Tensor, name: str) -> None:
+    if x.numel() and bool(torch.isnan(x).any()):
+        raise ValueError(f"{name} contains NaN; expected finite numbers")
+
+
+def check_logits(x: torch.Tensor, name: str = "input") -> None:
+    """Logits may be -inf (a masked class) but never NaN or +inf."""
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor of logits; got dtype {x.dtype}")
+    if x.numel() and bool((torch.isnan(x) | (x == math.inf)).any()):
+        raise ValueError(f"{name} contains NaN or +inf; expected logits in [-inf, inf)")
+
+
+def distribution_tolerance(dtype: torch.dtype) -> float:
+    """How far from one a probability vector's sum may be: sqrt(machine epsilon)."""
+    return math.sqrt(torch.finfo(dtype).eps)
+
+
+def check_distribution(p: torch.Tensor, name: str, dim: int = -1) -> None:
+    """Entries in [0, 1] that sum to one along ``dim`` (within sqrt(eps))."""
+    if p.dim() == 0:
+        raise ValueError(f"{name} must have at least one dimension (the outcomes); got a scalar")
+    check_no_nan(p, name)
+    if p.numel() == 0:
+        return
+    if bool((p < 0).any()) or bool((p > 1).any()):
+        lo, hi = p.min().item(), p.max().item()
+        raise ValueError(
+            f"{name} must hold probabilities in [0, 1]; got values in [{lo:.6g}, {hi:.6g}]"
+        )
+    sums = p.sum(dim=dim, dtype=torch.float64 if p.dtype != torch.float64 else None)
+    tol = distribution_tolerance(p.dtype)
+    worst = (sums - 1).abs().max().item()
+    if worst > tol:
+        raise ValueError(
+            f"{name} must sum to one along dimension {dim}; found a sum off by {worst:.3g} "
+            f"(tolerance {tol:.1g} for {p.dtype})"
+        )
+
+
+def check_base(base) -> float | None:
+    if base is None:
+        return None
+    if not isinstance(base, (int, float)) or isinstance(base, bool):
+        raise ValueError(f"base must be a positive number other than 1, or None for nats; got {base!r}")
+    if not (base > 0) or base == 1 or math.isinf(base):
+        raise ValueError(f"base must be a positive number other than 1, or None for nats; got {base!r}")
+    return float(base)
