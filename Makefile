@@ -37,7 +37,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab chapters
+	$(BIN)/jupyter lab chapters $(if $(filter 0,$(shell id -u)),--allow-root) $(LABFLAGS)
 
 expected: $(STAMP)
 	$(BIN)/python -m xentlib.book expected $(CHAPTERS)

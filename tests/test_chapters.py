@@ -45,6 +45,17 @@ def test_chapter_executes_within_its_time_budget(path):
 
 
 @pytest.mark.chapters
+def test_same_seed_gives_the_same_results(tmp_path):
+    # One chapter suffices to check the machinery (seeding, parameter injection);
+    # re-running every chapter would double the suite's time.
+    path = CHAPTERS[0]
+    first = run_of(path)
+    again = execute_chapter(path, ROOT, parameters={"seed": 0}, build_dir=tmp_path)
+    assert first.error is None and again.error is None, again.error
+    assert again.results == first.results
+
+
+@pytest.mark.chapters
 def test_site_renders_from_the_executed_chapters_without_warnings():
     runs = [run_of(path) for path in CHAPTERS]
     failed = [r.stem for r in runs if r.error]

@@ -2,10 +2,12 @@
 
 import nbformat
 import pytest
+import yaml
 
 from xentlib.book import chapters, find_root
 
-CHAPTERS = chapters(find_root(__file__))
+ROOT = find_root(__file__)
+CHAPTERS = chapters(ROOT)
 
 
 def test_the_table_of_contents_lists_chapters():
@@ -34,10 +36,11 @@ def test_chapter_opens_with_a_title_and_a_parameters_cell(path):
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
-def test_chapter_installs_xentlib_when_missing_for_colab(path):
+def test_chapter_installs_xentlib_from_the_books_repository_when_missing(path):
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
     setup = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"][1]
     assert "import xentlib" in setup.source and "except ImportError" in setup.source
-    assert "pip install" in setup.source and "git+" in setup.source
+    assert f'%pip install --quiet "xentlib @ git+{url}"' in setup.source
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)

@@ -126,18 +126,24 @@ def extract_results(notebook) -> dict[str, float]:
     return results
 
 
-def execute_chapter(path: Path, root: Path, parameters: dict | None = None) -> ChapterRun:
+def execute_chapter(
+    path: Path, root: Path, parameters: dict | None = None, build_dir: Path | None = None
+) -> ChapterRun:
     """Execute one chapter with papermill and write its executed copy and results.
 
-    The executed notebook goes to ``_build/executed/<stem>.ipynb`` and the
-    recorded results to ``_build/results/<stem>.json``. A failing chapter is
-    reported in :attr:`ChapterRun.error`, not raised.
+    The executed notebook goes to ``<build_dir>/executed/<stem>.ipynb`` and the
+    recorded results to ``<build_dir>/results/<stem>.json``; ``build_dir``
+    defaults to ``<root>/_build``. ``parameters`` override the chapter's
+    parameters cell (papermill injects them after it). The kernel runs in the
+    chapter's folder, as in JupyterLab. A failing chapter is reported in
+    :attr:`ChapterRun.error`, not raised.
     """
     import nbformat
     import papermill
 
-    executed_dir = root / "_build" / "executed"
-    results_dir = root / "_build" / "results"
+    build_dir = Path(build_dir) if build_dir is not None else root / "_build"
+    executed_dir = build_dir / "executed"
+    results_dir = build_dir / "results"
     executed_dir.mkdir(parents=True, exist_ok=True)
     results_dir.mkdir(parents=True, exist_ok=True)
     out = executed_dir / path.name
