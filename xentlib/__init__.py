@@ -7,12 +7,14 @@ The package is organised by idea, one module each:
 * :mod:`xentlib.losses` - cross-entropy losses from logits, with the semantics
   of ``torch.nn.functional`` (chapters 1, 3 and on);
 * :mod:`xentlib.runtime` - device choice and seeding;
+* :mod:`xentlib.datasets` - the book's data files;
 * :mod:`xentlib.results` - recording a chapter's headline numbers;
 * :mod:`xentlib.book` - executing, checking and rendering the book.
 
 The most used functions are importable from the top level.
 """
 
+from .datasets import data_path
 from .information import (
     distribution_cross_entropy,
     entropy,
@@ -30,6 +32,7 @@ __all__ = [
     "binary_cross_entropy",
     "clear_recorded",
     "cross_entropy",
+    "data_path",
     "distribution_cross_entropy",
     "entropy",
     "js_divergence",

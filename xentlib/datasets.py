@@ -1,0 +1,39 @@
+"""Where the book's data live.
+
+Chapters read small data files from the repository's ``data/`` folder, each
+described by a data card there. The folder is installed with the package as
+``xentlib.data``, so the same call finds a file in a clone (an editable
+install) and in Colab (``pip install git+...``). Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+__all__ = ["data_path"]
+
+
+def data_path(name: str) -> Path:
+    """The path of the data file ``name`` shipped with the book.
+
+    Parameters
+    ----------
+    name : str
+        A file name inside ``data/``, such as ``"README.md"``.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    FileNotFoundError
+        If no such file ships with the book; the message lists those that do.
+    """
+    folder = resources.files("xentlib.data")
+    path = Path(str(folder / name))
+    if not path.is_file():
+        available = sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.endswith(".py"))
+        raise FileNotFoundError(f"no data file {name!r} ships with the book; available: {available}")
+    return path
