@@ -33,7 +33,7 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
     r"""Row losses :math:`\ell_i = -\sum_k t_{ik} \log \mathrm{softmax}(z_i)_k`.
 
     ``logits`` and ``targets`` have shape ``(M, C)``; the output has shape
-    ``(M,)``. The targets ``t`` are non-negative class masses (a one-hot or
+    ``(M,)``, in float32 for half-precision logits. The targets ``t`` are non-negative class masses (a one-hot or
     smoothed target, already multiplied by any class weights), so the gradient
     is the analytic
 
@@ -53,7 +53,8 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         # its logit is -inf (a masked class).
         terms = torch.where(t != 0, t * logp, torch.zeros((), dtype=z.dtype, device=z.device))
         ctx.save_for_backward(logits, targets)
-        return (0.0 - terms.sum(-1)).to(logits.dtype)  # +0.0, never -0.0, for a perfect row
+        # Rows stay in the compute dtype so that a half-precision mean is summed in float32.
+        return 0.0 - terms.sum(-1)  # +0.0, never -0.0, for a perfect row
 
     @staticmethod
     def backward(ctx, grad_rows: torch.Tensor):
@@ -219,8 +220,8 @@ def cross_entropy(
 
     rows = _SoftmaxCrossEntropy.apply(logits, t)
     if reduction == "none":
-        return rows.reshape(row_shape)
-    total = rows.to(dtype).sum()
+        return rows.reshape(row_shape).to(input.dtype)
+    total = rows.sum()
     if reduction == "sum":
         return total.to(input.dtype)
     return (total / normaliser).to(input.dtype)
