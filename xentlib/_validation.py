@@ -56,6 +56,16 @@ def check_logits(x: torch.Tensor, name: str = "input") -> None:
         raise ValueError(f"{name} contains NaN or +inf; expected logits in [-inf, inf)")
 
 
+def check_unit_interval(x: torch.Tensor, name: str, what: str = "probabilities") -> None:
+    """No NaN, and every entry in [0, 1]."""
+    check_no_nan(x, name)
+    if x.numel() and (bool((x < 0).any()) or bool((x > 1).any())):
+        raise ValueError(
+            f"{name} must hold {what} in [0, 1]; got values in "
+            f"[{x.min().item():.6g}, {x.max().item():.6g}]"
+        )
+
+
 def distribution_tolerance(dtype: torch.dtype) -> float:
     """How far from one a probability vector's sum may be: sqrt(machine epsilon)."""
     return math.sqrt(torch.finfo(dtype).eps)
@@ -65,14 +75,9 @@ def check_distribution(p: torch.Tensor, name: str, dim: int = -1) -> None:
     """Entries in [0, 1] that sum to one along ``dim`` (within sqrt(eps))."""
     if p.dim() == 0:
         raise ValueError(f"{name} must have at least one dimension (the outcomes); got a scalar")
-    check_no_nan(p, name)
+    check_unit_interval(p, name)
     if p.numel() == 0:
         return
-    if bool((p < 0).any()) or bool((p > 1).any()):
-        lo, hi = p.min().item(), p.max().item()
-        raise ValueError(
-            f"{name} must hold probabilities in [0, 1]; got values in [{lo:.6g}, {hi:.6g}]"
-        )
     sums = p.sum(dim=dim, dtype=torch.float64 if p.dtype != torch.float64 else None)
     tol = distribution_tolerance(p.dtype)
     worst = (sums - 1).abs().max().item()

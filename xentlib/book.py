@@ -304,21 +304,23 @@ def build_site(root: Path, runs: list[ChapterRun]) -> Path:
     return html / "index.html"
 
 
-def _cmd_execute(root: Path, stems: list[str]) -> int:
-    runs = execute_book(root, stems)
-    print("\n" + timing_table(runs))
+def _report_failures(runs: list[ChapterRun]) -> bool:
+    """Print each failed chapter's error; return whether any failed."""
     failed = [r for r in runs if r.error]
     for r in failed:
         print(f"\n{r.stem} FAILED:\n{r.error}", file=sys.stderr)
-    return 1 if failed else 0
+    return bool(failed)
+
+
+def _cmd_execute(root: Path, stems: list[str]) -> int:
+    runs = execute_book(root, stems)
+    print("\n" + timing_table(runs))
+    return 1 if _report_failures(runs) else 0
 
 
 def _cmd_build(root: Path) -> int:
     runs = execute_book(root)
-    failed = [r for r in runs if r.error]
-    for r in failed:
-        print(f"\n{r.stem} FAILED:\n{r.error}", file=sys.stderr)
-    if failed:
+    if _report_failures(runs):
         print("\n" + timing_table(runs))
         return 1
     start = time.perf_counter()
@@ -338,10 +340,7 @@ def _cmd_build(root: Path) -> int:
 def _cmd_expected(root: Path, stems: list[str]) -> int:
     runs = execute_book(root, stems)
     print("\n" + timing_table(runs))
-    if any(r.error for r in runs):
-        for r in runs:
-            if r.error:
-                print(f"\n{r.stem} FAILED:\n{r.error}", file=sys.stderr)
+    if _report_failures(runs):
         print("not rewriting any expectations: a chapter failed", file=sys.stderr)
         return 1
     for run in runs:

@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from ._validation import as_float_tensor, check_base, check_distribution, check_no_nan
+from ._validation import as_float_tensor, check_base, check_distribution, check_unit_interval
 
 __all__ = [
     "surprise",
@@ -83,12 +83,7 @@ def surprise(p, base: float | None = None) -> torch.Tensor:
     """
     base = check_base(base)
     p = as_float_tensor(p, "p")
-    check_no_nan(p, "p")
-    if p.numel() and (bool((p < 0).any()) or bool((p > 1).any())):
-        raise ValueError(
-            f"p must hold probabilities in [0, 1]; got values in "
-            f"[{p.min().item():.6g}, {p.max().item():.6g}]"
-        )
+    check_unit_interval(p, "p")
     return _in_base(-torch.log(p), base)
 
 

@@ -18,7 +18,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._validation import check_distribution, check_logits, check_no_nan, check_reduction
+from ._validation import (
+    check_distribution,
+    check_logits,
+    check_no_nan,
+    check_reduction,
+    check_unit_interval,
+)
 
 __all__ = ["cross_entropy", "binary_cross_entropy"]
 
@@ -33,9 +39,9 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
     r"""Row losses :math:`\ell_i = -\sum_k t_{ik} \log \mathrm{softmax}(z_i)_k`.
 
     ``logits`` and ``targets`` have shape ``(M, C)``; the output has shape
-    ``(M,)``, in float32 for half-precision logits. The targets ``t`` are non-negative class masses (a one-hot or
-    smoothed target, already multiplied by any class weights), so the gradient
-    is the analytic
+    ``(M,)``, in float32 for half-precision logits. The targets ``t`` are
+    non-negative class masses (a one-hot or smoothed target, already
+    multiplied by any class weights), so the gradient is the analytic
 
     .. math:: \partial \ell_i / \partial z_{ik} = (\textstyle\sum_j t_{ij})\, p_{ik} - t_{ik}
 
@@ -278,12 +284,7 @@ def binary_cross_entropy(
             f"target must have the same shape as input {tuple(input.shape)}; got {tuple(target.shape)}"
         )
     check_no_nan(input, "input")
-    check_no_nan(target, "target")
-    if target.numel() and (bool((target < 0).any()) or bool((target > 1).any())):
-        raise ValueError(
-            f"target must hold values in [0, 1]; got values in "
-            f"[{target.min().item():.6g}, {target.max().item():.6g}]"
-        )
+    check_unit_interval(target, "target", what="values")
     dtype = _compute_dtype(input.dtype)
     x = input.to(dtype)
     y = target.to(dtype)
