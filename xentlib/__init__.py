@@ -6,6 +6,10 @@ The package is organised by idea, one module each:
   divergences of probability vectors (chapters 1-2);
 * :mod:`xentlib.losses` - cross-entropy losses from logits, with the semantics
   of ``torch.nn.functional`` (chapters 1, 3 and on);
+* :mod:`xentlib.training` - the small training loop, prediction and accuracy
+  (chapter 3 and on);
+* :mod:`xentlib.calibration` - reliability curves and the expected
+  calibration error (chapters 5, 6 and 14);
 * :mod:`xentlib.runtime` - device choice and seeding;
 * :mod:`xentlib.datasets` - the book's data files;
 * :mod:`xentlib.results` - recording a chapter's headline numbers;
