@@ -10,6 +10,9 @@ The package is organised by idea, one module each:
   (chapter 3 and on);
 * :mod:`xentlib.calibration` - reliability curves and the expected
   calibration error (chapters 5, 6 and 14);
+* :mod:`xentlib.scale` - the chunked linear cross-entropy and the
+  vocabulary-parallel loss (chapter 15), and :mod:`xentlib.benchmark`, which
+  measures them;
 * :mod:`xentlib.runtime` - device choice and seeding;
 * :mod:`xentlib.datasets` - the book's data files;
 * :mod:`xentlib.results` - recording a chapter's headline numbers;
