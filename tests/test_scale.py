@@ -222,3 +222,11 @@ def test_benchmark_measures_one_method_in_process():
     assert m.error is None and m.seconds > 0 and m.peak_bytes > 0
     with pytest.raises(ValueError, match="dtype must be one of"):
         measure("naive", tokens=4, hidden=4, vocab=4, dtype="int8")
+
+
+def test_vocab_parallel_agreement_reports_float64_level_differences_over_three_processes():
+    from xentlib.scale import vocab_parallel_agreement
+
+    diffs = vocab_parallel_agreement(world_size=3, tokens=10, hidden=4, vocab=50)
+    assert set(diffs) == {"loss", "grad_hidden", "grad_weight"}
+    assert max(diffs.values()) < 1e-12

@@ -33,6 +33,7 @@ from ._validation import check_reduction
 
 __all__ = [
     "linear_cross_entropy",
+    "vocab_parallel_agreement",
     "vocab_parallel_cross_entropy",
     "vocab_parallel_linear_cross_entropy",
     "vocab_slices",
@@ -390,3 +391,54 @@ def vocab_slices(vocab_size: int, world_size: int) -> list[tuple[int, int]]:
         bounds.append((start, stop))
         start = stop
     return bounds
+
+
+def _agreement_worker(rank, world_size, init_file, out_file, tokens, hidden, vocab, seed):
+    from .losses import cross_entropy
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
+    try:
+        g = torch.Generator().manual_seed(seed)
+        h = torch.randn(tokens, hidden, generator=g, dtype=torch.float64)
+        w = torch.randn(vocab, hidden, generator=g, dtype=torch.float64)
+        y = torch.randint(0, vocab, (tokens,), generator=g)
+        start, stop = vocab_slices(vocab, world_size)[rank]
+        h_par, w_slice = h.clone().requires_grad_(), w[start:stop].clone().requires_grad_()
+        loss = vocab_parallel_linear_cross_entropy(h_par, w_slice, y, start)
+        loss.backward()
+        # Each process checks its own slice against the single-process computation; the worst case is all-reduced.
+        h_ref, w_ref = h.clone().requires_grad_(), w.clone().requires_grad_()
+        ref = cross_entropy(h_ref @ w_ref.T, y)
+        ref.backward()
+        diffs = torch.tensor([
+            (loss - ref).abs().item(),
+            (h_par.grad - h_ref.grad).abs().max().item(),
+            (w_slice.grad - w_ref.grad[start:stop]).abs().max().item(),
+        ], dtype=torch.float64)
+        dist.all_reduce(diffs, op=dist.ReduceOp.MAX)
+        if rank == 0:
+            torch.save(dict(zip(("loss", "grad_hidden", "grad_weight"), diffs.tolist())), out_file)
+    finally:
+        dist.destroy_process_group()
+
+
+def vocab_parallel_agreement(
+    world_size: int = 2, tokens: int = 64, hidden: int = 16, vocab: int = 1000, seed: int = 0
+) -> dict[str, float]:
+    """Run :func:`vocab_parallel_linear_cross_entropy` on ``world_size`` CPU processes (gloo) and compare.
+
+    Spawns the processes, computes the loss and gradients with the vocabulary
+    split over them, and returns the largest absolute differences (float64)
+    from the single-process :func:`xentlib.cross_entropy`: keys ``"loss"``,
+    ``"grad_hidden"`` and ``"grad_weight"``. Explained in chapter 15.
+    """
+    import tempfile
+
+    import torch.multiprocessing as mp
+
+    if world_size < 1 or vocab < world_size:
+        raise ValueError(f"world_size must be in [1, vocab]; got world_size={world_size}, vocab={vocab}")
+    with tempfile.TemporaryDirectory() as tmp:
+        init, out = f"{tmp}/init", f"{tmp}/result.pt"
+        mp.spawn(_agreement_worker, args=(world_size, init, out, tokens, hidden, vocab, seed), nprocs=world_size)
+        return torch.load(out)
