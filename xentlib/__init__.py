@@ -6,6 +6,14 @@ The package is organised by idea, one module each:
   divergences of probability vectors (chapters 1-2);
 * :mod:`xentlib.losses` - cross-entropy losses from logits, with the semantics
   of ``torch.nn.functional`` (chapters 1, 3 and on);
+* :mod:`xentlib.linear_models` - logistic and softmax regression fitted by
+  gradient descent (chapter 3);
+* :mod:`xentlib.noisy_labels` - label-noise transition matrices, forward and
+  backward corrected losses, estimating the noise (chapter 4);
+* :mod:`xentlib.biology` - DNA hairpin stability and protein localisation:
+  threshold fits and multi-label metrics (chapter 5);
+* :mod:`xentlib.imbalance` - focal loss, prior-shift corrections, rare-event
+  metrics and a simulated binding screen (chapter 6);
 * :mod:`xentlib.training` - the small training loop, prediction and accuracy
   (chapter 3 and on);
 * :mod:`xentlib.calibration` - reliability curves and the expected

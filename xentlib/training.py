@@ -48,6 +48,7 @@ def fit(
     generator: torch.Generator | None = None,
     progress: bool = False,
     desc: str | None = None,
+    on_epoch_end: Callable[[int, nn.Module], None] | None = None,
 ) -> list[float]:
     """Train ``model`` by minimising ``loss_fn(model(x), y)`` and return the loss history.
 
@@ -79,6 +80,9 @@ def fit(
         Show a tqdm progress bar over epochs.
     desc : str, optional
         The progress bar's label.
+    on_epoch_end : callable, optional
+        ``on_epoch_end(epoch, model)``, called after each epoch (0-based), for
+        example to evaluate held-out accuracy while training (chapter 4).
 
     Returns
     -------
@@ -105,7 +109,7 @@ def fit(
     first = inputs[0] if isinstance(inputs, tuple) else inputs
     model.train()
     history: list[float] = []
-    for _ in tqdm(range(epochs), desc=desc, disable=not progress, mininterval=1.0):
+    for epoch in tqdm(range(epochs), desc=desc, disable=not progress, mininterval=1.0):
         order = torch.randperm(n, generator=generator).to(first.device) if batch < n else None
         total = 0.0
         for start in range(0, n, batch):
@@ -119,6 +123,9 @@ def fit(
             opt.step()
             total += loss.item() * (min(start + batch, n) - start)
         history.append(total / n)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, model)
+            model.train()
     return history
 
 
