@@ -14,6 +14,8 @@ The package is organised by idea, one module each:
   threshold fits and multi-label metrics (chapter 5);
 * :mod:`xentlib.imbalance` - focal loss, prior-shift corrections, rare-event
   metrics and a simulated binding screen (chapter 6);
+* :mod:`xentlib.structured` - segment model, window model, JS smoothness
+  penalty, Q3 and fragmentation, Viterbi decoding (chapter 7);
 * :mod:`xentlib.training` - the small training loop, prediction and accuracy
   (chapter 3 and on);
 * :mod:`xentlib.calibration` - reliability curves and the expected
