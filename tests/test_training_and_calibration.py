@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 import xentlib
-from xentlib.calibration import expected_calibration_error, reliability_curve
+from xentlib.calibration import expected_calibration_error, fit_temperature, reliability_curve
 from xentlib.training import accuracy, fit, predict
 
 
@@ -69,6 +69,20 @@ def test_fit_rejects_bad_arguments():
         fit(model, xentlib.cross_entropy, x, y[:5], epochs=1)
 
 
+def test_fit_calls_on_epoch_end_after_each_epoch_in_training_mode_again():
+    x, y = _blobs(40)
+    model = nn.Linear(2, 2).double()
+    seen = []
+
+    def after(epoch, m):
+        seen.append((epoch, accuracy(predict(m, x), y)))
+        m.eval()  # fit must put the model back in training mode
+
+    fit(model, xentlib.cross_entropy, x, y, epochs=3, lr=0.1, on_epoch_end=after)
+    assert [e for e, _ in seen] == [0, 1, 2]
+    assert model.training
+
+
 def test_accuracy_takes_labels_or_scores():
     target = torch.tensor([0, 1, 2, 1])
     assert accuracy(torch.tensor([0, 1, 1, 1]), target) == 0.75
@@ -128,3 +142,88 @@ def test_calibration_rejects_bad_input():
         expected_calibration_error(torch.tensor([[0.5, 0.5]]), torch.tensor([2]))
     with pytest.raises(ValueError, match="n_bins must be a positive integer"):
         expected_calibration_error(torch.tensor([0.5]), torch.tensor([1.0]), n_bins=0)
+
+
+# fit_temperature (chapter 14) ---------------------------------------------------------------
+
+
+
+def _tempered_sample(t0, n=10_000, c=10, seed=0):
+    """Logits z and labels drawn from softmax(z / t0): the true temperature is t0."""
+    g = torch.Generator().manual_seed(seed)
+    z = 3.0 * torch.randn(n, c, generator=g, dtype=torch.float64)
+    y = torch.multinomial(torch.softmax(z / t0, dim=1), 1, generator=g).squeeze(1)
+    return z, y
+
+
+@pytest.mark.parametrize("t0", [0.5, 1.0, 2.5])
+def test_fit_temperature_recovers_a_known_temperature(t0):
+    z, y = _tempered_sample(t0)
+    assert fit_temperature(z, y) == pytest.approx(t0, rel=0.05)
+
+
+def test_fit_temperature_matches_scipys_bounded_minimiser_of_the_nll():
+    from scipy.optimize import minimize_scalar
+    from scipy.special import logsumexp
+
+    z, y = _tempered_sample(1.7, n=2000, c=5, seed=3)
+    zn, yn = z.numpy(), y.numpy()
+
+    def nll(log_t):
+        s = zn / np.exp(log_t)
+        return float(np.mean(logsumexp(s, axis=1) - s[np.arange(len(yn)), yn]))
+
+    ref = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded", options={"xatol": 1e-10})
+    assert fit_temperature(z, y) == pytest.approx(float(np.exp(ref.x)), rel=1e-6)
+
+
+def test_fitted_temperature_satisfies_the_optimality_condition():
+    z, y = _tempered_sample(2.0, n=3000, seed=4)
+    t = fit_temperature(z, y)
+    p = torch.softmax(z / t, dim=1)
+    slope = ((p * z).sum(1) - z.gather(1, y[:, None]).squeeze(1)).mean()
+    assert abs(slope.item()) < 1e-8
+
+
+def test_temperature_scaling_never_changes_the_prediction_or_the_accuracy():
+    z, y = _tempered_sample(0.7, n=2000, seed=5)
+    t = fit_temperature(z[:1000], y[:1000])
+    scaled = torch.softmax(z / t, dim=1)
+    assert torch.equal(scaled.argmax(1), z.argmax(1))
+    assert accuracy(scaled, y) == accuracy(z, y)
+
+
+def test_fit_temperature_lowers_the_nll_of_overconfident_logits_and_ignores_row_shifts():
+    z, y = _tempered_sample(1.0, n=4000, seed=6)
+    overconfident = 3.0 * z  # as if trained to three times the right scale
+    t = fit_temperature(overconfident, y)
+    assert t == pytest.approx(3.0, rel=0.05)
+    assert xentlib.cross_entropy(overconfident / t, y) < xentlib.cross_entropy(overconfident, y)
+    shifted = overconfident + torch.arange(4000, dtype=torch.float64)[:, None]
+    assert fit_temperature(shifted, y) == pytest.approx(t, rel=1e-9)
+
+
+def test_fit_temperature_returns_the_lower_bound_when_every_example_is_right():
+    z = torch.tensor([[3.0, 0.0, -1.0], [0.0, 2.0, 1.0]])
+    assert fit_temperature(z, torch.tensor([0, 1]), bounds=(0.1, 10.0)) == 0.1
+
+
+def test_fit_temperature_rejects_bad_input():
+    z = torch.zeros(4, 3)
+    y = torch.tensor([0, 1, 2, 0])
+    with pytest.raises(ValueError, match=r"logits must have shape \(N, C\)"):
+        fit_temperature(z[0], y)
+    with pytest.raises(ValueError, match="logits must be finite"):
+        fit_temperature(torch.full((4, 3), float("nan")), y)
+    with pytest.raises(ValueError, match=r"target must hold class indices in \[0, 2\]; got values in \[0, 5\]"):
+        fit_temperature(z, torch.tensor([0, 1, 5, 0]))
+    with pytest.raises(ValueError, match="target must hold integer class indices"):
+        fit_temperature(z, y.double())
+    with pytest.raises(ValueError, match=r"target must have shape \(4,\)"):
+        fit_temperature(z, y[:2])
+    with pytest.raises(ValueError, match="bounds must satisfy 0 < T_min < T_max"):
+        fit_temperature(z, y, bounds=(2.0, 1.0))
+    with pytest.raises(ValueError, match="bounds must be two numbers"):
+        fit_temperature(z, y, bounds=(1.0,))
+    with pytest.raises(ValueError, match="iterations must be a positive integer"):
+        fit_temperature(z, y, iterations=0)

@@ -16,10 +16,16 @@ The package is organised by idea, one module each:
   metrics and a simulated binding screen (chapter 6);
 * :mod:`xentlib.structured` - segment model, window model, JS smoothness
   penalty, Q3 and fragmentation, Viterbi decoding (chapter 7);
+* :mod:`xentlib.vae` - a variational autoencoder for binary fingerprints,
+  its ELBO terms and Tanimoto similarity (chapter 8);
+* :mod:`xentlib.gan` - generator and discriminator losses, a small GAN
+  training loop, mode coverage and the energy distance (chapter 9);
 * :mod:`xentlib.training` - the small training loop, prediction and accuracy
   (chapter 3 and on);
 * :mod:`xentlib.calibration` - reliability curves and the expected
-  calibration error (chapters 5, 6 and 14);
+  calibration error, temperature scaling (chapters 5, 6 and 14);
+* :mod:`xentlib.distillation` - soft targets, the distillation loss and the
+  student loop (chapter 14);
 * :mod:`xentlib.scale` - the chunked linear cross-entropy and the
   vocabulary-parallel loss (chapter 15), and :mod:`xentlib.benchmark`, which
   measures them;

@@ -11,7 +11,10 @@ Compares, at one problem size and in one run, the forward and backward pass of
 Each method runs in a fresh Python process, so that one method's memory does
 not count against the next. On CUDA the peak is PyTorch's
 ``torch.cuda.max_memory_allocated``; on the CPU, which has no allocator
-statistics, it is the process's peak resident set size (``ru_maxrss``). Both
+statistics, it is the process's peak resident set size (Linux's ``VmHWM``,
+reset just before the pass; not ``ru_maxrss``, which a process inherits from
+its parent), with glibc told to return large freed blocks to the system at
+once (``MALLOC_MMAP_THRESHOLD_``) so that the peak follows live tensors. Both
 are reported as the total peak and as the peak above the memory held just
 before the pass (inputs and model), which is the loss's own cost. Times are
 the median of several passes after a warm-up.
@@ -23,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -89,6 +91,24 @@ def _current_rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _reset_peak_rss() -> None:
+    """Reset this process's peak RSS (VmHWM) to its current RSS (Linux 4.0+; ignored where not allowed)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def _peak_rss_bytes() -> int:
+    """This process's own peak RSS. Not ru_maxrss: Linux carries that over from the parent across fork and exec."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise OSError("no VmHWM in /proc/self/status")
+
+
 def measure(
     method: str,
     tokens: int,
@@ -138,9 +158,10 @@ def measure(
             one_pass()
             result.peak_bytes = torch.cuda.max_memory_allocated(dev)
         else:
+            _reset_peak_rss()
             before = _current_rss_bytes()
             one_pass()
-            result.peak_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            result.peak_bytes = _peak_rss_bytes()
         result.extra_bytes = result.peak_bytes - before
         times = []
         for _ in range(repeats):
@@ -178,6 +199,7 @@ def compare_methods(
         proc = subprocess.run(
             [sys.executable, "-m", "xentlib.benchmark", json.dumps(args)],
             capture_output=True, text=True, timeout=timeout,
+            env={**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"},
         )
         if proc.returncode != 0:
             tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]

@@ -23,16 +23,21 @@ Two readings of "confidence" are supported, chosen by the input's shape:
   the top probability and the frequency is the accuracy (top-label
   calibration, as in Guo et al. 2017; chapter 14).
 
+:func:`fit_temperature` fits temperature scaling (Guo et al. 2017) by
+minimising the cross-entropy of ``logits / T`` on held-out data.
+
 Introduced in chapter 5; used in chapters 6 and 14.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ._validation import as_float_tensor, check_distribution, check_unit_interval
 
-__all__ = ["expected_calibration_error", "reliability_curve"]
+__all__ = ["expected_calibration_error", "fit_temperature", "reliability_curve"]
 
 
 def _confidence_and_outcome(prob, target) -> tuple[torch.Tensor, torch.Tensor]:
@@ -100,3 +105,93 @@ def expected_calibration_error(prob, target, n_bins: int = 15) -> float:
         raise ValueError("prob is empty; calibration needs at least one example")
     filled = count > 0
     return float((count[filled] / total * (frequency[filled] - confidence[filled]).abs()).sum())
+
+
+def fit_temperature(logits, target, bounds: tuple[float, float] = (0.05, 20.0), iterations: int = 60) -> float:
+    r"""Temperature scaling: the :math:`T > 0` that minimises the cross-entropy of ``logits / T``.
+
+    Guo et al. (2017) recalibrate a trained classifier by dividing all its
+    logits by one number :math:`T`, fitted on held-out data by minimising
+
+    .. math::
+
+        L(T) = \frac{1}{N} \sum_{i=1}^{N} \Bigl( -\frac{z_{i y_i}}{T}
+               + \log \sum_k e^{z_{ik} / T} \Bigr).
+
+    In :math:`\beta = 1/T` this is convex (a log-sum-exp of functions linear in
+    :math:`\beta`, minus a linear term), with derivative
+
+    .. math::
+
+        \frac{dL}{d\beta} = \frac{1}{N} \sum_i \bigl( \mathbb{E}_{p_i}[z_i] - z_{i y_i} \bigr),
+        \qquad p_i = \mathrm{softmax}(\beta z_i),
+
+    which increases with :math:`\beta`. So :math:`L` has a single minimum
+    along :math:`\log T`, found here by bisection on the sign of that
+    derivative in :math:`\log T` (in float64, to machine precision after the
+    default 60 halvings). Dividing by :math:`T > 0` never changes the
+    argmax, so accuracy is unchanged. Explained in chapter 14.
+
+    Parameters
+    ----------
+    logits : Tensor or array of shape (N, C)
+        The classifier's logits on a validation split (not the training data,
+        where an overfitted model is right and confident everywhere).
+    target : Tensor or array of shape (N,)
+        Class indices in ``[0, C-1]``.
+    bounds : (float, float)
+        The search interval ``(T_min, T_max)``, ``0 < T_min < T_max``. If the
+        minimum lies outside it, the nearer bound is returned (for example
+        ``T_min`` when every validation example is already classified
+        correctly, where :math:`L` keeps falling as :math:`T \to 0`).
+    iterations : int
+        Number of halvings of the interval in :math:`\log T`.
+
+    Returns
+    -------
+    float
+        The fitted temperature :math:`T`; use it as ``softmax(logits / T)``.
+    """
+    logits = as_float_tensor(logits, "logits").detach()
+    if logits.dim() != 2 or logits.shape[0] == 0 or logits.shape[1] == 0:
+        raise ValueError(f"logits must have shape (N, C) with N, C >= 1; got {tuple(logits.shape)}")
+    if not bool(torch.isfinite(logits).all()):
+        raise ValueError("logits must be finite; got NaN or infinite values")
+    target = torch.as_tensor(target, device=logits.device)
+    if target.shape != logits.shape[:1]:
+        raise ValueError(f"target must have shape ({logits.shape[0]},) of class indices; got {tuple(target.shape)}")
+    if target.is_floating_point() or target.dtype == torch.bool:
+        raise ValueError(f"target must hold integer class indices; got dtype {target.dtype}")
+    if int(target.min()) < 0 or int(target.max()) >= logits.shape[1]:
+        raise ValueError(
+            f"target must hold class indices in [0, {logits.shape[1] - 1}]; "
+            f"got values in [{int(target.min())}, {int(target.max())}]"
+        )
+    try:
+        t_min, t_max = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise ValueError(f"bounds must be two numbers (T_min, T_max); got {bounds!r}") from None
+    if not (0 < t_min < t_max < float("inf")):
+        raise ValueError(f"bounds must satisfy 0 < T_min < T_max < inf; got {bounds!r}")
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        raise ValueError(f"iterations must be a positive integer; got {iterations!r}")
+
+    z = logits.to(torch.float64)
+    z_true = z.gather(1, target.long().unsqueeze(1)).squeeze(1)
+
+    def slope_in_beta(log_t: float) -> float:
+        p = torch.softmax(z * math.exp(-log_t), dim=1)
+        return float(((p * z).sum(1) - z_true).mean())
+
+    lo, hi = math.log(t_min), math.log(t_max)
+    if slope_in_beta(hi) >= 0:  # the loss still falls as T grows beyond T_max
+        return t_max
+    if slope_in_beta(lo) <= 0:  # ... or as T shrinks below T_min
+        return t_min
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        if slope_in_beta(mid) > 0:  # L rises with beta here: the minimum is at a larger T
+            lo = mid
+        else:
+            hi = mid
+    return math.exp(0.5 * (lo + hi))
