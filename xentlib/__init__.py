@@ -20,6 +20,8 @@ The package is organised by idea, one module each:
   its ELBO terms and Tanimoto similarity (chapter 8);
 * :mod:`xentlib.gan` - generator and discriminator losses, a small GAN
   training loop, mode coverage and the energy distance (chapter 9);
+* :mod:`xentlib.self_supervised` - rotation prediction on micrograph and
+  texture crops, a small CNN encoder and linear probes (chapter 10);
 * :mod:`xentlib.training` - the small training loop, prediction and accuracy
   (chapter 3 and on);
 * :mod:`xentlib.calibration` - reliability curves and the expected
