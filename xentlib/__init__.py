@@ -22,6 +22,8 @@ The package is organised by idea, one module each:
   training loop, mode coverage and the energy distance (chapter 9);
 * :mod:`xentlib.self_supervised` - rotation prediction on micrograph and
   texture crops, a small CNN encoder and linear probes (chapter 10);
+* :mod:`xentlib.models` - the multilayer perceptron used by chapters 4, 9
+  and 14;
 * :mod:`xentlib.training` - the small training loop, prediction and accuracy
   (chapter 3 and on);
 * :mod:`xentlib.calibration` - reliability curves and the expected

@@ -31,6 +31,7 @@ from torch import nn
 
 from ._validation import check_logits, check_reduction
 from .losses import cross_entropy
+from .models import mlp
 from .training import fit
 
 __all__ = ["MLP", "distillation_loss", "fit_student", "soft_targets"]
@@ -184,17 +185,7 @@ class MLP(nn.Module):
 
     def __init__(self, in_features: int, num_classes: int, hidden: int = 256, depth: int = 2):
         super().__init__()
-        for name, value, low in (("in_features", in_features, 1), ("num_classes", num_classes, 1),
-                                 ("hidden", hidden, 1), ("depth", depth, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
-        layers: list[nn.Module] = []
-        width = in_features
-        for _ in range(depth):
-            layers += [nn.Linear(width, hidden), nn.ReLU()]
-            width = hidden
-        layers.append(nn.Linear(width, num_classes))
-        self.net = nn.Sequential(*layers)
+        self.net = mlp(in_features, num_classes, hidden=hidden, depth=depth)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

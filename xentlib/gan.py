@@ -29,6 +29,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .losses import binary_cross_entropy
+from .models import mlp
 
 __all__ = [
     "GENERATOR_LOSSES",
@@ -219,13 +220,7 @@ def ternary_axes(ax, labels=("A", "B", "C"), grid: int = 5):
 
 
 def _mlp(n_in: int, hidden: int, depth: int, n_out: int) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    width = n_in
-    for _ in range(depth):
-        layers += [nn.Linear(width, hidden), nn.LeakyReLU(0.2)]
-        width = hidden
-    layers.append(nn.Linear(width, n_out))
-    return nn.Sequential(*layers)
+    return mlp(n_in, n_out, hidden=hidden, depth=depth, activation=lambda: nn.LeakyReLU(0.2))
 
 
 class Generator(nn.Module):

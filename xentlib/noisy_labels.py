@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from ._validation import as_float_tensor, check_distribution, check_logits, check_reduction
+from .models import mlp
 from .training import fit
 
 __all__ = [
@@ -384,14 +385,8 @@ def estimate_transition_matrix(
 
 
 def mlp_classifier(in_features: int, num_classes: int, hidden: int = 256, depth: int = 2) -> nn.Sequential:
-    """A multilayer perceptron ``in_features -> hidden (x depth, ReLU) -> num_classes`` returning logits."""
-    layers: list[nn.Module] = []
-    width = in_features
-    for _ in range(depth):
-        layers += [nn.Linear(width, hidden), nn.ReLU()]
-        width = hidden
-    layers.append(nn.Linear(width, num_classes))
-    return nn.Sequential(*layers)
+    """A multilayer perceptron ``in_features -> hidden (x depth, ReLU) -> num_classes`` returning logits (:func:`xentlib.models.mlp`)."""
+    return mlp(in_features, num_classes, hidden=hidden, depth=depth)
 
 
 def fit_and_evaluate(
