@@ -1,4 +1,4 @@
-"""Input checks shared by xentlib's public functions.
+"""Input checks, and the dtype and reduction rules, shared by xentlib's public functions.
 
 Public functions validate at the boundary and raise :class:`ValueError` with a
 message that names the argument, what it got and what was expected (the
@@ -14,12 +14,40 @@ import torch
 
 REDUCTIONS = ("mean", "sum", "none")
 
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+
 
 def check_reduction(reduction: str) -> None:
     if reduction not in REDUCTIONS:
         raise ValueError(
             f"reduction must be one of {REDUCTIONS}; got {reduction!r}"
         )
+
+
+def reduce_rows(rows: torch.Tensor, reduction: str) -> torch.Tensor:
+    """Per-row losses as ``reduction`` asks: unchanged (``"none"``), summed, or averaged."""
+    if reduction == "none":
+        return rows
+    if reduction == "sum":
+        return rows.sum()
+    return rows.mean()
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype a loss is computed in: float32 for half precision, else the input's own."""
+    return torch.float32 if dtype in LOW_PRECISION else dtype
+
+
+def check_class_indices(y: torch.Tensor, n_classes: int, ignore_index: int, name: str = "target") -> torch.Tensor:
+    """Flat long class indices in ``[0, n_classes - 1]`` or ``ignore_index``; returns the mask of kept rows."""
+    keep = y != ignore_index
+    bad = keep & ((y < 0) | (y >= n_classes))
+    if bool(bad.any()):
+        raise ValueError(
+            f"{name} must hold class indices in [0, {n_classes - 1}] "
+            f"(or ignore_index={ignore_index}); got {int(y[bad][0])}"
+        )
+    return keep
 
 
 def as_float_tensor(x, name: str) -> torch.Tensor:

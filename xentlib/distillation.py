@@ -29,7 +29,7 @@ import numbers
 import torch
 from torch import nn
 
-from ._validation import check_logits, check_reduction
+from ._validation import check_logits, check_reduction, reduce_rows
 from .losses import cross_entropy
 from .models import mlp
 from .training import fit
@@ -169,11 +169,7 @@ def distillation_loss(
         rows = rows + alpha * temperature**2 * kl
     if alpha < 1.0:
         rows = rows + (1.0 - alpha) * cross_entropy(student_logits, target, reduction="none")
-    if reduction == "none":
-        return rows
-    if reduction == "sum":
-        return rows.sum()
-    return rows.mean()
+    return reduce_rows(rows, reduction)
 
 
 class MLP(nn.Module):

@@ -29,7 +29,14 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ._validation import as_float_tensor, check_no_nan, check_reduction, check_unit_interval
+from ._validation import (
+    as_float_tensor,
+    check_no_nan,
+    check_reduction,
+    check_unit_interval,
+    compute_dtype,
+    reduce_rows,
+)
 
 __all__ = [
     "BindingScreen",
@@ -44,7 +51,6 @@ __all__ = [
     "weighted_bce_minimiser",
 ]
 
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 # --------------------------------------------------------------------------- data
@@ -255,7 +261,7 @@ def focal_loss(
     if alpha is not None:
         if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 <= alpha <= 1:
             raise ValueError(f"alpha must be in [0, 1] or None; got {alpha!r}")
-    dtype = torch.float32 if input.dtype in _LOW_PRECISION else input.dtype
+    dtype = compute_dtype(input.dtype)
     x = input.to(dtype)
     y = target.to(device=x.device, dtype=dtype)
     ce = y * F.softplus(-x) + (1 - y) * F.softplus(x)
@@ -267,11 +273,7 @@ def focal_loss(
         loss = torch.exp(gamma * log_miss) * ce
     if alpha is not None:
         loss = loss * (alpha * y + (1 - alpha) * (1 - y))
-    if reduction == "mean":
-        loss = loss.mean()
-    elif reduction == "sum":
-        loss = loss.sum()
-    return loss.to(input.dtype)
+    return reduce_rows(loss, reduction).to(input.dtype)
 
 
 # ------------------------------------------------------- what each loss asks for
@@ -459,7 +461,7 @@ def focal_corrected_logits(input: torch.Tensor, gamma: float = 2.0, alpha: float
     gamma = _check_gamma(gamma)
     if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 < alpha < 1):
         raise ValueError(f"alpha must be in (0, 1) or None to be undone; got {alpha!r}")
-    z = input.to(torch.float32 if input.dtype in _LOW_PRECISION else input.dtype)
+    z = input.to(compute_dtype(input.dtype))
     if gamma == 0:
         corrected = z.clone()
     else:

@@ -19,21 +19,17 @@ import torch
 import torch.nn.functional as F
 
 from ._validation import (
+    check_class_indices,
     check_distribution,
     check_logits,
     check_no_nan,
     check_reduction,
     check_unit_interval,
+    compute_dtype,
+    reduce_rows,
 )
 
 __all__ = ["cross_entropy", "binary_cross_entropy"]
-
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
-
-
-def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float32 if dtype in _LOW_PRECISION else dtype
-
 
 class _SoftmaxCrossEntropy(torch.autograd.Function):
     r"""Row losses :math:`\ell_i = -\sum_k t_{ik} \log \mathrm{softmax}(z_i)_k`.
@@ -52,7 +48,7 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        z = logits.to(_compute_dtype(logits.dtype))
+        z = logits.to(compute_dtype(logits.dtype))
         logp = torch.log_softmax(z, dim=-1)
         t = targets.to(z.dtype)
         # 0 * log 0 = 0: a class of zero target mass contributes nothing even if
@@ -65,7 +61,7 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_rows: torch.Tensor):
         logits, targets = ctx.saved_tensors
-        z = logits.to(_compute_dtype(logits.dtype))
+        z = logits.to(compute_dtype(logits.dtype))
         t = targets.to(z.dtype)
         g = grad_rows.to(z.dtype).unsqueeze(-1)
         grad_logits = grad_targets = None
@@ -166,7 +162,7 @@ def cross_entropy(
     n_classes = input.shape[class_dim]
     if n_classes == 0:
         raise ValueError("input must have at least one class; got a class dimension of size 0")
-    dtype = _compute_dtype(input.dtype)
+    dtype = compute_dtype(input.dtype)
 
     if weight is not None:
         if not isinstance(weight, torch.Tensor) or weight.shape != (n_classes,):
@@ -206,14 +202,7 @@ def cross_entropy(
                 f"{tuple(input.shape)}; got {tuple(target.shape)}"
             )
         y = target.reshape(-1).to(device=input.device, dtype=torch.long)
-        keep = y != ignore_index
-        bad = keep & ((y < 0) | (y >= n_classes))
-        if bool(bad.any()):
-            first = int(y[bad][0])
-            raise ValueError(
-                f"target must hold class indices in [0, {n_classes - 1}] "
-                f"(or ignore_index={ignore_index}); got {first}"
-            )
+        keep = check_class_indices(y, n_classes, ignore_index)
         y_safe = torch.where(keep, y, torch.zeros_like(y))
         row_w = w[y_safe] if w is not None else torch.ones(y.shape, dtype=dtype, device=input.device)
         row_w = row_w * keep.to(dtype)
@@ -285,7 +274,7 @@ def binary_cross_entropy(
         )
     check_no_nan(input, "input")
     check_unit_interval(target, "target", what="values")
-    dtype = _compute_dtype(input.dtype)
+    dtype = compute_dtype(input.dtype)
     x = input.to(dtype)
     y = target.to(dtype)
     for name, value in (("weight", weight), ("pos_weight", pos_weight)):
@@ -309,8 +298,4 @@ def binary_cross_entropy(
     loss = pos_term + neg_term
     if weight is not None:
         loss = loss * weight.to(device=x.device, dtype=dtype)
-    if reduction == "mean":
-        loss = loss.mean()
-    elif reduction == "sum":
-        loss = loss.sum()
-    return loss.to(input.dtype)
+    return reduce_rows(loss, reduction).to(input.dtype)

@@ -28,7 +28,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ._validation import as_float_tensor, check_distribution, check_logits, check_reduction
+from ._validation import as_float_tensor, check_distribution, check_logits, check_reduction, reduce_rows
 from .models import mlp
 from .training import fit
 
@@ -206,14 +206,6 @@ def _check_logits_and_target(input, target) -> torch.Tensor:
     return _checked_class_indices(target, input.shape[0], input.shape[1])
 
 
-def _reduce(rows: torch.Tensor, reduction: str) -> torch.Tensor:
-    if reduction == "none":
-        return rows
-    if reduction == "sum":
-        return rows.sum()
-    return rows.mean()
-
-
 def forward_corrected_cross_entropy(
     input: torch.Tensor, target: torch.Tensor, T, reduction: str = "mean"
 ) -> torch.Tensor:
@@ -256,7 +248,7 @@ def forward_corrected_cross_entropy(
     log_p = torch.log_softmax(input, dim=1)
     # Column y_n of log T, one per row: (N, C).
     rows = -torch.logsumexp(log_p + log_T[:, y].T, dim=1)
-    return _reduce(rows, reduction)
+    return reduce_rows(rows, reduction)
 
 
 def backward_corrected_cross_entropy(
@@ -307,7 +299,7 @@ def backward_corrected_cross_entropy(
     T_inv = torch.linalg.inv(T64).to(device=input.device, dtype=input.dtype)
     losses = -torch.log_softmax(input, dim=1)  # (N, C): the loss for every possible label
     rows = (T_inv[y.to(input.device)] * losses).sum(dim=1)
-    return _reduce(rows, reduction)
+    return reduce_rows(rows, reduction)
 
 
 # ----------------------------------------------------------------------------

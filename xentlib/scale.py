@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
-from ._validation import check_reduction
+from ._validation import check_class_indices, check_reduction, compute_dtype
 
 __all__ = [
     "linear_cross_entropy",
@@ -39,14 +39,8 @@ __all__ = [
     "vocab_slices",
 ]
 
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
-
 #: Default number of tokens per chunk of :func:`linear_cross_entropy`.
 DEFAULT_CHUNK_SIZE = 1024
-
-
-def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float32 if dtype in _LOW_PRECISION else dtype
 
 
 def _check_class_targets(target: torch.Tensor, rows: int, n_classes: int, ignore_index: int, name: str = "target"):
@@ -56,14 +50,7 @@ def _check_class_targets(target: torch.Tensor, rows: int, n_classes: int, ignore
     if target.numel() != rows:
         raise ValueError(f"{name} must hold one class index per row of hidden ({rows}); got shape {tuple(target.shape)}")
     y = target.reshape(-1).long()
-    keep = y != ignore_index
-    bad = keep & ((y < 0) | (y >= n_classes))
-    if bool(bad.any()):
-        raise ValueError(
-            f"{name} must hold class indices in [0, {n_classes - 1}] (or ignore_index={ignore_index}); "
-            f"got {int(y[bad][0])}"
-        )
-    return y, keep
+    return y, check_class_indices(y, n_classes, ignore_index, name)
 
 
 def _reduce(rows: torch.Tensor, keep: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -83,7 +70,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, hidden, weight, bias, y, keep, chunk_size):
-        cdtype = _compute_dtype(hidden.dtype)
+        cdtype = compute_dtype(hidden.dtype)
         n = hidden.shape[0]
         lse = torch.empty(n, dtype=cdtype, device=hidden.device)
         target_logit = torch.empty(n, dtype=cdtype, device=hidden.device)
@@ -241,7 +228,7 @@ class _VocabParallelCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, logits, y_local, in_slice, group):
-        z = logits.to(_compute_dtype(logits.dtype))
+        z = logits.to(compute_dtype(logits.dtype))
         # log-sum-exp over the whole vocabulary: a global max for stability, then a sum of exponentials.
         row_max = z.max(dim=1).values
         dist.all_reduce(row_max, op=dist.ReduceOp.MAX, group=group)

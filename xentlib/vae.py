@@ -35,7 +35,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ._validation import as_float_tensor, check_reduction, check_unit_interval
+from ._validation import as_float_tensor, check_reduction, check_unit_interval, reduce_rows
 from .datasets import data_path
 from .losses import binary_cross_entropy
 
@@ -273,9 +273,7 @@ def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor, reduction: s
     _check_bits(logits, "logits")
     per_bit = binary_cross_entropy(logits, target, reduction="none")
     per_row = per_bit.sum(dim=1)
-    if reduction == "none":
-        return per_row
-    return per_row.sum() if reduction == "sum" else per_row.mean()
+    return reduce_rows(per_row, reduction)
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -307,9 +305,7 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, reduction: str = "mean")
             f"mu and logvar must have the same shape (N, K); got {tuple(mu.shape)} and {tuple(logvar.shape)}"
         )
     per_row = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
-    if reduction == "none":
-        return per_row
-    return per_row.sum() if reduction == "sum" else per_row.mean()
+    return reduce_rows(per_row, reduction)
 
 
 @torch.no_grad()
