@@ -255,10 +255,9 @@ class _VocabParallelCrossEntropy(torch.autograd.Function):
         return grad.to(ctx.logits_dtype), None, None, None
 
 
-def _vocab_slice(group) -> tuple[int, int]:
+def _check_process_group() -> None:
     if not dist.is_available() or not dist.is_initialized():
         raise ValueError("vocab-parallel cross-entropy needs an initialised torch.distributed process group")
-    return dist.get_rank(group), dist.get_world_size(group)
 
 
 def vocab_parallel_cross_entropy(
@@ -301,7 +300,7 @@ def vocab_parallel_cross_entropy(
         As in :func:`xentlib.cross_entropy`.
     """
     check_reduction(reduction)
-    _vocab_slice(group)
+    _check_process_group()
     if not isinstance(logits, torch.Tensor) or not logits.is_floating_point() or logits.dim() != 2:
         raise ValueError("logits must be a floating-point tensor of shape (N, V_r), this process's vocabulary slice")
     if isinstance(vocab_start, bool) or not isinstance(vocab_start, int) or vocab_start < 0:
@@ -356,7 +355,7 @@ def vocab_parallel_linear_cross_entropy(
     every process ends with the full gradient of ``hidden`` and the gradient of
     its own slice of the weight. Explained in chapter 15.
     """
-    _vocab_slice(group)
+    _check_process_group()
     if not isinstance(hidden, torch.Tensor) or hidden.dim() != 2:
         raise ValueError("hidden must be a tensor of shape (N, D)")
     if not isinstance(weight_slice, torch.Tensor) or weight_slice.dim() != 2 or weight_slice.shape[1] != hidden.shape[1]:
