@@ -17,6 +17,9 @@ __all__ = ["data_path"]
 def data_path(name: str) -> Path:
     """The path of the data file ``name`` shipped with the book.
 
+    The chapters' loaders (the DNA hairpins of chapter 5 are the first) find
+    their files through it.
+
     Parameters
     ----------
     name : str
