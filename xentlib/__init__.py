@@ -22,6 +22,11 @@ The package is organised by idea, one module each:
   training loop, mode coverage and the energy distance (chapter 9);
 * :mod:`xentlib.self_supervised` - rotation prediction on micrograph and
   texture crops, a small CNN encoder and linear probes (chapter 10);
+* :mod:`xentlib.fairness` - the demographic-parity penalty and fair binary
+  cross-entropy, group metrics (parity gap, equalised odds), bootstrap
+  intervals of a gap, and the Adult and German credit data (chapter 11);
+* :mod:`xentlib.physics` - variational energies by quadrature, Boltzmann
+  distributions and free energies, Langevin sampling (chapter 12);
 * :mod:`xentlib.models` - the multilayer perceptron used by chapters 4, 9
   and 14;
 * :mod:`xentlib.training` - the small training loop, prediction and accuracy
