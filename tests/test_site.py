@@ -24,6 +24,9 @@ import yaml
 
 from xentlib.book import _toc_files, build_site, execute_book, find_root
 
+# The site is rendered from the executed chapters: these tests go with the chapter regression.
+pytestmark = pytest.mark.chapters
+
 ROOT = find_root(__file__)
 HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
