@@ -14,6 +14,11 @@ STAMP  := $(VENV)/.installed
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 
+# Test-only references installed without their dependencies: torchattacks pins
+# requests~=2.25.1, which would break Sphinx, yet imports neither requests nor
+# torchvision. (pip cannot say --no-deps for one line of requirements.txt.)
+TEST_ONLY_NO_DEPS := "torchattacks==3.5.1"
+
 # Hide pip's noise about package locations this machine's pip config names but lacks.
 PIPQUIET := grep -v "is ignored: it is neither a file nor a directory" || true
 
@@ -27,6 +32,7 @@ $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt 2>&1 | { $(PIPQUIET); }; \
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e . 2>&1 | { $(PIPQUIET); }; \
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps $(TEST_ONLY_NO_DEPS) 2>&1 | { $(PIPQUIET); }; \
 	echo "set-up took $$(( $$(date +%s) - start )) s"
 	@touch $(STAMP)
 

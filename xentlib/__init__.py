@@ -27,6 +27,8 @@ The package is organised by idea, one module each:
   intervals of a gap, and the Adult and German credit data (chapter 11);
 * :mod:`xentlib.physics` - variational energies by quadrature, Boltzmann
   distributions and free energies, Langevin sampling (chapter 12);
+* :mod:`xentlib.attacks` - FGSM and PGD attacks, adversarial accuracy and
+  PGD adversarial training (chapter 13);
 * :mod:`xentlib.models` - the multilayer perceptron used by chapters 4, 9
   and 14;
 * :mod:`xentlib.training` - the small training loop, prediction and accuracy
