@@ -30,14 +30,20 @@ KERNEL = "xentlib-installed"
 
 
 def _data_loaders() -> set[str]:
-    """Qualified names of the xentlib functions that open a file through ``data_path``."""
+    """Qualified names of the xentlib functions that open a file through ``data_path``, directly or
+    through other functions of their module."""
     loaders = set()
     for py in (ROOT / "xentlib").glob("*.py"):
-        for node in ast.parse(py.read_text()).body:
-            if isinstance(node, ast.FunctionDef) and any(
-                    isinstance(n, ast.Call) and getattr(n.func, "id", getattr(n.func, "attr", None)) == "data_path"
-                    for n in ast.walk(node)):
-                loaders.add(f"xentlib.{py.stem}.{node.name}")
+        calls = {node.name: {getattr(n.func, "id", getattr(n.func, "attr", None))
+                             for n in ast.walk(node) if isinstance(n, ast.Call)}
+                 for node in ast.parse(py.read_text()).body if isinstance(node, ast.FunctionDef)}
+        reading = {"data_path"}
+        while True:
+            more = {name for name, called in calls.items() if called & reading} - reading
+            if not more:
+                break
+            reading |= more
+        loaders |= {f"xentlib.{py.stem}.{name}" for name in reading - {"data_path"}}
     return loaders
 
 
