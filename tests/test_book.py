@@ -33,11 +33,13 @@ def test_a_progress_bar_keeps_only_its_last_state_as_a_terminal_shows_it():
     assert output["text"] == "train: 100%|##| 8/8\n"
 
 
-def test_collapsing_keeps_ordinary_lines_and_separates_streams():
-    nb = _cell_with(("stdout", "loss 1.0\nloss 0.5\n"), ("stderr", "\rbar 1/2\rbar 2/2\n"), ("stdout", "done\n"))
+def test_collapsing_keeps_ordinary_lines_and_joins_each_stream():
+    # a loop that prints a line per step while its progress bar redraws on stderr
+    nb = _cell_with(("stderr", "\rbar 1/2"), ("stdout", "step 1\n"), ("stderr", "\rbar 2/2"),
+                    ("stdout", "step 2\n"), ("stderr", "\n"))
     collapse_progress_output(nb)
-    assert [(o["name"], o["text"]) for o in nb.cells[0].outputs] == [
-        ("stdout", "loss 1.0\nloss 0.5\n"), ("stderr", "bar 2/2\n"), ("stdout", "done\n")]
+    assert [(o["name"], o["text"]) for o in nb.cells[0].outputs] == [("stderr", "bar 2/2\n"),
+                                                                     ("stdout", "step 1\nstep 2\n")]
     assert not collapse_progress_output(nb), "a second pass must change nothing"
 
 

@@ -142,26 +142,29 @@ def _terminal_text(text: str) -> str:
 
 
 def collapse_progress_output(notebook) -> bool:
-    """Merge each cell's consecutive stream outputs and keep only what a terminal would show.
+    """Merge each cell's stream outputs by stream and keep only what a terminal would show.
 
     A progress bar (tqdm) that is not attached to a terminal redraws itself by
     writing ``"\r"`` and the new state, so an executed notebook holds every state
     it went through, and a rendered page would show them all, one per line. This
-    keeps the last state of each line, as a terminal does. Returns whether
-    anything changed; the notebook is modified in place.
+    joins each cell's stdout outputs into one and its stderr outputs into one
+    (where the first of each was; the site merges them so anyway), then keeps
+    the last state of each line, as a terminal does. Returns whether anything
+    changed; the notebook is modified in place.
     """
     changed = False
     for cell in notebook.cells:
         if cell.cell_type != "code" or not cell.get("outputs"):
             continue
-        merged = []
+        merged, first = [], {}
         for output in cell.outputs:
-            if (output.get("output_type") == "stream" and merged
-                    and merged[-1].get("output_type") == "stream" and merged[-1]["name"] == output["name"]):
-                merged[-1]["text"] += output["text"]
+            if output.get("output_type") == "stream" and output["name"] in first:
+                first[output["name"]]["text"] += output["text"]
                 changed = True
-            else:
-                merged.append(output)
+                continue
+            if output.get("output_type") == "stream":
+                first[output["name"]] = output
+            merged.append(output)
         for output in merged:
             if output.get("output_type") == "stream" and "\r" in output["text"]:
                 output["text"] = _terminal_text(output["text"])
