@@ -18,6 +18,7 @@ from xentlib.self_supervised import (
     brightness_gradient,
     crop_dataset,
     extract_features,
+    few_shot_block_accuracies,
     few_shot_indices,
     few_shot_probe_accuracies,
     fit_linear_probe,
@@ -170,6 +171,16 @@ def test_the_bundled_pictures_load_as_grayscale_in_the_unit_interval(sources):
     assert retina.valid is not None and not retina.valid[0, 0] and retina.valid[700, 700]
     with pytest.raises(ValueError, match=r"names must be among .*; got 'astronaut'"):
         load_sources(("astronaut",))
+
+
+def test_the_crop_scale_is_native_by_default_and_doubled_for_the_retina(sources):
+    assert {s.name: s.scale for s in sources} == {name: 2 if name == "retina" else 1 for name in SOURCES}
+    coarse = load_sources(("brick", "retina"), scale=3)
+    assert [s.scale for s in coarse] == [3, 6]
+    assert np.array_equal(coarse[0].pixels, sources[SOURCES.index("brick")].pixels)
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match=r"scale must be a positive integer; got"):
+            load_sources(("brick",), scale=bad)
 
 
 def test_crop_dataset_labels_each_crop_with_its_picture_and_repeats(sources):
@@ -360,3 +371,35 @@ def test_fit_linear_probe_error_messages():
         fit_linear_probe(x, y[:9], 3)
     with pytest.raises(ValueError, match=r"target must hold class indices in \[0, 1\]"):
         fit_linear_probe(x, y, 2)
+
+
+def _encoder_and_blob_images(seed=0):
+    """Images whose class is a bright blob in one of three places, and a small random encoder."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(3).repeat_interleave(40)
+    x = 0.3 * torch.randn(len(y), 1, 8, 8, generator=g)
+    for c, (r, col) in enumerate([(1, 1), (1, 5), (5, 3)]):
+        x[y == c, :, r : r + 2, col : col + 2] += 2.0
+    torch.manual_seed(seed)
+    return ConvEncoder(EncoderConfig(widths=(4, 6), first_kernel=3)), x, y
+
+
+def test_few_shot_block_accuracies_probe_every_block_on_the_same_draws():
+    encoder, x, y = _encoder_and_blob_images()
+    xe, ye = x.flip(0), y.flip(0)
+    sets = {"a": (xe, ye), "b": (xe[:30], ye[:30])}
+    acc = few_shot_block_accuracies(encoder, x, y, sets, per_class=5, draws=3, seed=7, epochs=50)
+    assert set(acc) == {"a", "b"} and acc["a"].shape == (2, 3) and acc["a"].dtype == torch.float64
+    for block in range(2):  # each row is few_shot_probe_accuracies of that block, with a fresh generator per block
+        for name, (xs, ys) in sets.items():
+            reference = few_shot_probe_accuracies(
+                extract_features(encoder, x, block), y, extract_features(encoder, xs, block), ys,
+                per_class=5, draws=3, generator=torch.Generator().manual_seed(7), epochs=50)
+            torch.testing.assert_close(acc[name][block], reference, rtol=0, atol=0)
+    again = few_shot_block_accuracies(encoder, x, y, sets, per_class=5, draws=3, seed=7, epochs=50)
+    assert all(torch.equal(acc[k], again[k]) for k in sets)
+    assert acc["a"].mean() > 0.5  # the blobs are easy: the probes learn something
+    with pytest.raises(ValueError, match=r"seed must be an integer; got 0.5"):
+        few_shot_block_accuracies(encoder, x, y, sets, per_class=5, draws=3, seed=0.5)
+    with pytest.raises(ValueError, match=r"evaluate must be a non-empty dict"):
+        few_shot_block_accuracies(encoder, x, y, {}, per_class=5, draws=3)

@@ -21,7 +21,8 @@ This module holds the pieces chapter 10 needs: the unlabelled images (real
 micrographs and textures that ship inside scikit-image), a seeded crop
 sampler that keeps the pretext, probe-training and probe-test crops in
 disjoint regions of each image, the rotation batch, a small convolutional
-encoder with a linear head, feature extraction and the linear probe.
+encoder with a linear head, feature extraction, the linear probe, and few-shot
+probes of every block of an encoder (to choose the block on validation data).
 
 Introduced in chapter 10.
 """
@@ -46,6 +47,7 @@ __all__ = [
     "crop_dataset",
     "EncoderConfig",
     "extract_features",
+    "few_shot_block_accuracies",
     "few_shot_indices",
     "few_shot_probe_accuracies",
     "fit_linear_probe",
@@ -64,9 +66,9 @@ __all__ = [
 #: downstream task "which picture does a crop come from?".
 SOURCES = ("cell", "immunohistochemistry", "retina", "brick", "grass", "gravel")
 
-#: Window side, in pixels of the original picture, per crop pixel: the retina
-#: photograph has about three times the resolution of the others.
-_SCALES = {"retina": 4}
+#: How much larger a crop's window is in each picture than in the others: the
+#: retina photograph has about three times the resolution of the rest.
+_RELATIVE_SCALES = {"retina": 2}
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ def _retina_disk(gray: np.ndarray, shrink: float = 0.9) -> np.ndarray:
     return (rr - centre_r) ** 2 + (cc - centre_c) ** 2 <= (shrink * radius) ** 2
 
 
-def load_sources(names: tuple[str, ...] = SOURCES) -> list[SourceImage]:
+def load_sources(names: tuple[str, ...] = SOURCES, *, scale: int = 1) -> list[SourceImage]:
     """Load scikit-image's bundled micrographs and textures as grayscale pictures.
 
     Only pictures stored inside the scikit-image wheel are allowed (nothing is
@@ -117,6 +119,10 @@ def load_sources(names: tuple[str, ...] = SOURCES) -> list[SourceImage]:
     ----------
     names : tuple of str
         Which pictures, a subset of :data:`SOURCES`.
+    scale : int
+        Picture pixels per crop pixel (see :func:`sample_crops`); 1 keeps the
+        native resolution. The retina, with about three times the resolution
+        of the others, gets twice this scale.
 
     Returns
     -------
@@ -130,13 +136,15 @@ def load_sources(names: tuple[str, ...] = SOURCES) -> list[SourceImage]:
     unknown = [n for n in names if n not in SOURCES]
     if unknown:
         raise ValueError(f"names must be among {SOURCES}; got {unknown[0]!r}")
+    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
+        raise ValueError(f"scale must be a positive integer; got {scale!r}")
     sources = []
     for name in names:
         picture = getattr(skimage.data, name)()
         gray = rgb2gray(picture) if picture.ndim == 3 else picture / 255.0
         gray = np.asarray(gray, dtype=np.float64)
         valid = _retina_disk(gray) if name == "retina" else None
-        sources.append(SourceImage(name, gray, valid, _SCALES.get(name, 2)))
+        sources.append(SourceImage(name, gray, valid, int(scale) * _RELATIVE_SCALES.get(name, 1)))
     return sources
 
 
@@ -755,3 +763,69 @@ def few_shot_probe_accuracies(
         probe = fit_linear_probe(train_features[idx], train_labels[idx], n_classes, **probe_options)
         scores.append(accuracy(predict(probe, test_features), test_labels))
     return torch.tensor(scores, dtype=torch.float64)
+
+
+def few_shot_block_accuracies(
+    encoder: ConvEncoder,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    evaluate: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    *,
+    per_class: int,
+    draws: int,
+    seed: int = 0,
+    **probe_options,
+) -> dict[str, torch.Tensor]:
+    """Few-shot linear-probe accuracies on the pooled features of every block of an encoder.
+
+    For each block :math:`b` and each of ``draws`` random few-shot subsets of
+    the labelled pool (:func:`few_shot_indices`), a probe
+    (:func:`fit_linear_probe`) is fitted on the frozen features of block
+    :math:`b` (:func:`extract_features`) and scored on every evaluation set.
+    The subsets come from a CPU generator seeded with ``seed`` afresh for each
+    block, so every block, and every encoder probed with the same ``seed``,
+    sees the same draws: differences are paired comparisons, and each row
+    equals :func:`few_shot_probe_accuracies` of that block. A validation set
+    says which block to probe; a test set, how good each block is.
+
+    Parameters
+    ----------
+    encoder : ConvEncoder
+        The frozen network.
+    x_train, y_train : torch.Tensor
+        The labelled pool of images ``(N, C, H, W)`` and labels ``(N,)``.
+    evaluate : dict of str to (images, labels)
+        The sets to score each probe on, by name.
+    per_class, draws : int
+        Labelled examples per class in each draw, and number of draws.
+    seed : int
+        Seed of the CPU generator that draws the few-shot subsets.
+    **probe_options
+        Passed to :func:`fit_linear_probe`.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        For each evaluation set, a float64 tensor of shape ``(n_blocks, draws)``:
+        the accuracy of each block's probe in each draw.
+
+    Introduced in chapter 10.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be an integer; got {seed!r}")
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+        raise ValueError(f"draws must be a positive integer; got {draws!r}")
+    if not isinstance(evaluate, dict) or not evaluate:
+        raise ValueError(f"evaluate must be a non-empty dict of name -> (images, labels); got {evaluate!r}")
+    n_classes = int(y_train.max()) + 1
+    scores = {name: torch.zeros(len(encoder.blocks), draws, dtype=torch.float64) for name in evaluate}
+    for block in range(len(encoder.blocks)):
+        train = extract_features(encoder, x_train, block)
+        sets = {name: (extract_features(encoder, x, block), y) for name, (x, y) in evaluate.items()}
+        generator = torch.Generator().manual_seed(seed)
+        for draw in range(draws):
+            idx = few_shot_indices(y_train, per_class, generator).to(train.device)
+            probe = fit_linear_probe(train[idx], y_train[idx], n_classes, **probe_options)
+            for name, (features, labels) in sets.items():
+                scores[name][block, draw] = accuracy(predict(probe, features), labels)
+    return scores
