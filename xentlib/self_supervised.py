@@ -485,6 +485,9 @@ class ConvEncoder(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.pool = nn.MaxPool2d(2)
         self.feature_dim = channels
+        # Channels-last maps run these small convolutions about a quarter faster on a CPU
+        # (oneDNN) and are native to GPU tensor cores; the arithmetic is the same.
+        self.to(memory_format=torch.channels_last)
 
     @property
     def first_layer(self) -> nn.Conv2d:
@@ -494,6 +497,7 @@ class ConvEncoder(nn.Module):
     def block_features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Global averages of every block's maps: a list of ``(N, widths[i])`` tensors."""
         pooled = []
+        x = x.contiguous(memory_format=torch.channels_last)
         for i, block in enumerate(self.blocks):
             x = block(self.pool(x) if i else x)
             pooled.append(x.mean(dim=(-2, -1)))
