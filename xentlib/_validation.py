@@ -38,6 +38,20 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in LOW_PRECISION else dtype
 
 
+def check_class_target(target, n_rows: int, n_classes: int, name: str = "target") -> torch.Tensor:
+    """``target`` as long class indices: a tensor of shape ``(n_rows,)`` with values in ``[0, n_classes - 1]``."""
+    if not isinstance(target, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of class indices; got {type(target).__name__}")
+    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+        raise ValueError(f"{name} must hold integer class indices; got dtype {target.dtype}")
+    if target.shape != (n_rows,):
+        raise ValueError(f"{name} must have shape ({n_rows},), one class index per row; got {tuple(target.shape)}")
+    if target.numel() and (int(target.min()) < 0 or int(target.max()) >= n_classes):
+        bad = target[(target < 0) | (target >= n_classes)][0]
+        raise ValueError(f"{name} must hold class indices in [0, {n_classes - 1}]; got {int(bad)}")
+    return target.long()
+
+
 def check_class_indices(y: torch.Tensor, n_classes: int, ignore_index: int, name: str = "target") -> torch.Tensor:
     """Flat long class indices in ``[0, n_classes - 1]`` or ``ignore_index``; returns the mask of kept rows."""
     keep = y != ignore_index

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ._validation import check_no_nan
+from ._validation import check_class_target, check_no_nan
 from .losses import binary_cross_entropy, cross_entropy
 
 __all__ = [
@@ -89,19 +89,6 @@ def _check_binary_target(target, n: int, features: torch.Tensor) -> torch.Tensor
             f"got values in [{y.min().item():.6g}, {y.max().item():.6g}]"
         )
     return y
-
-
-def _check_class_target(target, n: int, n_classes: int) -> torch.Tensor:
-    if not isinstance(target, torch.Tensor):
-        raise ValueError(f"target must be a torch.Tensor of shape ({n},); got {type(target).__name__}")
-    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
-        raise ValueError(f"target must hold integer class indices; got dtype {target.dtype}")
-    if target.shape != (n,):
-        raise ValueError(f"target must have shape ({n},), one class per row of features; got {tuple(target.shape)}")
-    if n and (bool((target < 0).any()) or bool((target >= n_classes).any())):
-        bad = target[(target < 0) | (target >= n_classes)][0].item()
-        raise ValueError(f"target must hold class indices in [0, {n_classes - 1}]; got {bad}")
-    return target.long()
 
 
 def _check_parameter(value, name: str, shape: tuple, features: torch.Tensor) -> torch.Tensor:
@@ -279,7 +266,7 @@ def softmax_regression_loss(
     """
     x = _check_features(features)
     n_classes = _check_softmax_parameters(x, weight, bias)
-    y = _check_class_target(target, x.shape[0], n_classes).to(x.device)
+    y = check_class_target(target, x.shape[0], n_classes).to(x.device)
     lam = _check_l2(l2)
     logits = F.linear(x, weight, bias)
     return cross_entropy(logits, y) + 0.5 * lam * (weight * weight).sum()
@@ -324,7 +311,7 @@ def softmax_regression_gradient(
     """
     x = _check_features(features)
     n_classes = _check_softmax_parameters(x, weight, bias)
-    y = _check_class_target(target, x.shape[0], n_classes).to(x.device)
+    y = check_class_target(target, x.shape[0], n_classes).to(x.device)
     lam = _check_l2(l2)
     onehot = F.one_hot(y, n_classes).to(x.dtype)
     residual = (torch.softmax(F.linear(x, weight, bias), dim=1) - onehot) / x.shape[0]
@@ -575,7 +562,7 @@ def fit_softmax_regression(
             n_classes = max(int(target.max().item()) + 1, 2)
     if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
         raise ValueError(f"n_classes must be an integer of at least 2; got {n_classes!r}")
-    y = _check_class_target(target, n, n_classes).to(x.device)
+    y = check_class_target(target, n, n_classes).to(x.device)
     lam = _check_l2(l2)
     _check_fit_options(steps, lr)
     eta = float(lr) if lr is not None else 1.0 / _lipschitz(x, "softmax", lam, fit_intercept)

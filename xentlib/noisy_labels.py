@@ -28,7 +28,14 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ._validation import as_float_tensor, check_distribution, check_logits, check_reduction, reduce_rows
+from ._validation import (
+    as_float_tensor,
+    check_class_target,
+    check_distribution,
+    check_logits,
+    check_reduction,
+    reduce_rows,
+)
 from .models import mlp
 from .training import fit
 
@@ -137,24 +144,6 @@ def _checked_transition_matrix(T, name: str = "T", num_classes: int | None = Non
     return T
 
 
-def _checked_class_indices(target, n_rows: int, num_classes: int, name: str = "target") -> torch.Tensor:
-    if not isinstance(target, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor of class indices; got {type(target).__name__}")
-    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
-        raise ValueError(f"{name} must hold integer class indices; got dtype {target.dtype}")
-    if target.shape != (n_rows,):
-        raise ValueError(f"{name} must have shape ({n_rows},), one class index per row; got {tuple(target.shape)}")
-    if target.numel() and (int(target.min()) < 0 or int(target.max()) >= num_classes):
-        bad = target[(target < 0) | (target >= num_classes)][0]
-        raise ValueError(f"{name} must hold class indices in [0, {num_classes - 1}]; got {int(bad)}")
-    return target.long()
-
-
-# ----------------------------------------------------------------------------
-# Corrupting labels
-# ----------------------------------------------------------------------------
-
-
 def corrupt_labels(target: torch.Tensor, T, generator: torch.Generator | None = None) -> torch.Tensor:
     r"""Draw a noisy label for each true label from the rows of ``T``.
 
@@ -184,7 +173,7 @@ def corrupt_labels(target: torch.Tensor, T, generator: torch.Generator | None = 
         raise ValueError(f"target must be a torch.Tensor of class indices; got {type(target).__name__}")
     if target.dim() != 1:
         raise ValueError(f"target must have shape (N,), one class index per example; got {tuple(target.shape)}")
-    y = _checked_class_indices(target, target.shape[0], T.shape[0])
+    y = check_class_target(target, target.shape[0], T.shape[0])
     if y.numel() == 0:
         return y.clone()
     rows = T.detach().to(device="cpu", dtype=torch.float64)[y.cpu()]
@@ -203,7 +192,7 @@ def _check_logits_and_target(input, target) -> torch.Tensor:
     if input.dim() != 2:
         raise ValueError(f"input must have shape (N, C) of logits; got {tuple(input.shape)}")
     check_logits(input, "input")
-    return _checked_class_indices(target, input.shape[0], input.shape[1])
+    return check_class_target(target, input.shape[0], input.shape[1])
 
 
 def forward_corrected_cross_entropy(
@@ -355,7 +344,7 @@ def estimate_transition_matrix(
     check_distribution(prob, "noisy_prob", dim=1)
     n, c = prob.shape
     if clean_target is not None:
-        y = _checked_class_indices(clean_target, n, c, name="clean_target").to(prob.device)
+        y = check_class_target(clean_target, n, c, name="clean_target").to(prob.device)
         counts = torch.bincount(y, minlength=c)
         if bool((counts == 0).any()):
             missing = int((counts == 0).nonzero()[0])
