@@ -397,13 +397,12 @@ def execute_chapter(
         error = f"{type(err).__name__}: {err}"
     seconds = time.perf_counter() - start
     run = ChapterRun(stem=path.stem, seconds=seconds, executed=out, error=error)
-    if out.is_file():
-        executed = nbformat.read(out, as_version=4)
-        if collapse_progress_output(executed):
-            nbformat.write(executed, out)
+    executed = nbformat.read(out, as_version=4) if out.is_file() else None
+    if executed is not None and collapse_progress_output(executed):
+        nbformat.write(executed, out)
     if error is None:
         try:
-            run.results = extract_results(nbformat.read(out, as_version=4))
+            run.results = extract_results(executed)
         except (ValueError, KeyError, SyntaxError) as err:
             run.error = f"could not collect recorded results: {err}"
         else:
