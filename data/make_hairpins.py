@@ -30,8 +30,17 @@ import seqfold
 BASES = "ACGT"
 COMPLEMENT = {"A": "T", "C": "G", "G": "C", "T": "A"}
 FIELDS = (
-    "id", "sequence", "length", "flank5_len", "stem_len", "loop_len", "flank3_len",
-    "stem_mismatches", "stem_gc", "dg_kcal_per_mol", "structure",
+    "id",
+    "sequence",
+    "length",
+    "flank5_len",
+    "stem_len",
+    "loop_len",
+    "flank3_len",
+    "stem_mismatches",
+    "stem_gc",
+    "dg_kcal_per_mol",
+    "structure",
 )
 
 
@@ -51,8 +60,13 @@ def design_hairpin(rng: random.Random) -> dict:
     partner = [COMPLEMENT[b] for b in reversed(stem)]
     for pos in rng.sample(range(stem_len), mismatches):
         partner[pos] = rng.choice([b for b in BASES if b != partner[pos]])
-    sequence = random_bases(rng, flank5_len) + stem + random_bases(rng, loop_len) + "".join(partner) \
+    sequence = (
+        random_bases(rng, flank5_len)
+        + stem
+        + random_bases(rng, loop_len)
+        + "".join(partner)
         + random_bases(rng, flank3_len)
+    )
     return {
         "sequence": sequence,
         "length": len(sequence),
@@ -69,7 +83,9 @@ def fold(sequence: str, temperature: float) -> tuple[float, str]:
     """(dG in kcal/mol, dot-bracket structure); an unstructured sequence has dG = 0."""
     structs = seqfold.fold(sequence, temperature)
     dg = seqfold.dg(sequence, temperature)
-    if not structs or not math.isfinite(dg):  # seqfold reports -inf when nothing folds
+    if not structs or not math.isfinite(
+        dg
+    ):  # seqfold reports -inf when nothing folds
         return 0.0, "." * len(sequence)
     return round(dg, 1), seqfold.dot_bracket(sequence, structs)
 
@@ -79,7 +95,9 @@ def make_rows(n: int, seed: int, temperature: float) -> list[dict]:
     rows = []
     for i in range(n):
         row = design_hairpin(rng)
-        row["dg_kcal_per_mol"], row["structure"] = fold(row["sequence"], temperature)
+        row["dg_kcal_per_mol"], row["structure"] = fold(
+            row["sequence"], temperature
+        )
         rows.append({"id": f"hp{i:05d}", **row})
     return rows
 
@@ -89,9 +107,13 @@ def write_csv_gz(rows: list[dict], out: Path) -> str:
     writer = csv.DictWriter(text, fieldnames=FIELDS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({**row, "dg_kcal_per_mol": f"{row['dg_kcal_per_mol']:.1f}"})
+        writer.writerow(
+            {**row, "dg_kcal_per_mol": f"{row['dg_kcal_per_mol']:.1f}"}
+        )
     raw = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
+    with gzip.GzipFile(
+        filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9
+    ) as gz:
         gz.write(text.getvalue().encode("ascii"))
     out.write_bytes(raw.getvalue())
     return hashlib.sha256(raw.getvalue()).hexdigest()
@@ -99,15 +121,32 @@ def write_csv_gz(rows: list[dict], out: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=3000, help="number of hairpins")
-    parser.add_argument("--seed", type=int, default=2004, help="seed of Python's random generator")
-    parser.add_argument("--temperature", type=float, default=37.0, help="folding temperature in Celsius")
-    parser.add_argument("--out", type=Path, default=Path("data/hairpins.csv.gz"))
+    parser.add_argument(
+        "--n", type=int, default=3000, help="number of hairpins"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=2004,
+        help="seed of Python's random generator",
+    )
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=37.0,
+        help="folding temperature in Celsius",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("data/hairpins.csv.gz")
+    )
     args = parser.parse_args()
     rows = make_rows(args.n, args.seed, args.temperature)
     digest = write_csv_gz(rows, args.out)
     dgs = [r["dg_kcal_per_mol"] for r in rows]
-    print(f"seqfold {seqfold.__version__}: {len(rows)} hairpins, dG in [{min(dgs):.1f}, {max(dgs):.1f}] kcal/mol")
+    print(
+        f"seqfold {seqfold.__version__}: {len(rows)} hairpins, dG in"
+        f" [{min(dgs):.1f}, {max(dgs):.1f}] kcal/mol"
+    )
     print(f"{args.out}  {args.out.stat().st_size} bytes  sha256 {digest}")
 
 

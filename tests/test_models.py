@@ -9,7 +9,13 @@ from xentlib.models import mlp
 
 def test_mlp_has_the_requested_shape_and_layers():
     net = mlp(5, 3, hidden=7, depth=2)
-    assert [type(m) for m in net] == [nn.Linear, nn.ReLU, nn.Linear, nn.ReLU, nn.Linear]
+    assert [type(m) for m in net] == [
+        nn.Linear,
+        nn.ReLU,
+        nn.Linear,
+        nn.ReLU,
+        nn.Linear,
+    ]
     assert net(torch.randn(4, 5)).shape == (4, 3)
 
 
@@ -28,14 +34,19 @@ def test_mlp_initialises_identically_under_the_same_seed():
     a = mlp(6, 2, hidden=8)
     torch.manual_seed(0)
     b = mlp(6, 2, hidden=8)
-    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert all(
+        torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters())
+    )
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"in_features": 0}, "in_features must be an integer >= 1; got 0"),
-    ({"depth": -1}, "depth must be an integer >= 0; got -1"),
-    ({"hidden": 2.5}, "hidden must be an integer >= 1; got 2.5"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"in_features": 0}, "in_features must be an integer >= 1; got 0"),
+        ({"depth": -1}, "depth must be an integer >= 0; got -1"),
+        ({"hidden": 2.5}, "hidden must be an integer >= 1; got 2.5"),
+    ],
+)
 def test_mlp_rejects_bad_sizes(kwargs, message):
     args = {"in_features": 3, "out_features": 2} | kwargs
     with pytest.raises(ValueError, match=message):

@@ -23,16 +23,22 @@ def test_chapter_is_committed_without_outputs(path):
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
             assert cell.outputs == [], f"{path.name}: cell {i} has outputs"
-            assert cell.execution_count is None, f"{path.name}: cell {i} has an execution count"
+            assert cell.execution_count is None, (
+                f"{path.name}: cell {i} has an execution count"
+            )
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_opens_with_a_title_and_a_parameters_cell(path):
     nb = nbformat.read(path, as_version=4)
-    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.lstrip().startswith("# ")
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[
+        0
+    ].source.lstrip().startswith("# ")
     code = [c for c in nb.cells if c.cell_type == "code"]
     params = code[0]
-    assert "parameters" in params.metadata.get("tags", []), f"{path.name}: first code cell is not tagged 'parameters'"
+    assert "parameters" in params.metadata.get("tags", []), (
+        f"{path.name}: first code cell is not tagged 'parameters'"
+    )
     assert "seed =" in params.source and "device =" in params.source
     assert sum("parameters" in c.metadata.get("tags", []) for c in code) == 1
 
@@ -43,44 +49,89 @@ def test_chapter_installs_xentlib_from_the_books_repository_when_missing(path):
     # them: the Colab button opens the chapter from that branch, and its setup
     # cell installs xentlib from the same branch, so notebook and library match.
     repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
-    setup = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"][1]
-    assert "import xentlib" in setup.source and "except ImportError" in setup.source
+    setup = [
+        c
+        for c in nbformat.read(path, as_version=4).cells
+        if c.cell_type == "code"
+    ][1]
+    assert (
+        "import xentlib" in setup.source
+        and "except ImportError" in setup.source
+    )
     url, branch = repo["url"], repo["branch"]
-    assert f'%pip install --quiet "xentlib @ git+{url}@{branch}"' in setup.source
+    assert (
+        f'%pip install --quiet "xentlib @ git+{url}@{branch}"' in setup.source
+    )
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_number_matches_its_file_and_place_in_the_book(path):
-    title = nbformat.read(path, as_version=4).cells[0].source.lstrip().splitlines()[0]
+    title = (
+        nbformat.read(path, as_version=4)
+        .cells[0]
+        .source.lstrip()
+        .splitlines()[0]
+    )
     number = int(path.stem.split("_")[0])
-    assert title.startswith(f"# {number}. "), f"{path.name}: title {title!r} should start with '# {number}. '"
+    assert title.startswith(f"# {number}. "), (
+        f"{path.name}: title {title!r} should start with '# {number}. '"
+    )
     numbers = [int(p.stem.split("_")[0]) for p in CHAPTERS]
-    assert numbers == list(range(1, len(CHAPTERS) + 1)), f"chapters are not numbered 1..n in _toc.yml order: {numbers}"
+    assert numbers == list(range(1, len(CHAPTERS) + 1)), (
+        f"chapters are not numbered 1..n in _toc.yml order: {numbers}"
+    )
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_exercise_solutions_are_folded_away(path):
     # A solution is revealed on demand (a dropdown), never printed beside its question.
-    text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+    text = "\n".join(
+        c.source
+        for c in nbformat.read(path, as_version=4).cells
+        if c.cell_type == "markdown"
+    )
     exercises = text.split("## Exercises", 1)[1].split("\n## ", 1)[0]
     opened = exercises.count("{dropdown}")
-    assert opened >= 2, f"{path.name}: expected at least two exercises with folded solutions, found {opened}"
-    outside = re.sub(r"(`{3,})\{dropdown\}.*?\n\1(?!`)", "", exercises, flags=re.S)
-    assert "Solution" not in outside and "solution:" not in outside.lower(), \
+    assert opened >= 2, (
+        f"{path.name}: expected at least two exercises with folded solutions,"
+        f" found {opened}"
+    )
+    outside = re.sub(
+        r"(`{3,})\{dropdown\}.*?\n\1(?!`)", "", exercises, flags=re.S
+    )
+    assert "Solution" not in outside and "solution:" not in outside.lower(), (
         f"{path.name}: a solution in the exercises is not inside a dropdown"
+    )
 
 
 def test_every_bibliography_entry_is_cited():
     # The bibliography page lists the cited works only; an uncited entry would silently vanish.
-    keys = set(re.findall(r"^@\w+\{([^,\s]+),", (ROOT / "references.bib").read_text(), flags=re.M))
-    sources = [c.source for p in CHAPTERS for c in nbformat.read(p, as_version=4).cells if c.cell_type == "markdown"]
-    sources += [p.read_text() for p in ROOT.glob("*.md") if p.name != "README.md"]   # README is not a page
+    keys = set(
+        re.findall(
+            r"^@\w+\{([^,\s]+),",
+            (ROOT / "references.bib").read_text(),
+            flags=re.M,
+        )
+    )
+    sources = [
+        c.source
+        for p in CHAPTERS
+        for c in nbformat.read(p, as_version=4).cells
+        if c.cell_type == "markdown"
+    ]
+    sources += [
+        p.read_text() for p in ROOT.glob("*.md") if p.name != "README.md"
+    ]  # README is not a page
     cited = set()
     for text in sources:
         for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", text):
             cited.update(k.strip() for k in group.split(","))
-    assert not keys - cited, f"references.bib entries cited nowhere: {sorted(keys - cited)}"
-    assert not cited - keys, f"cited keys missing from references.bib: {sorted(cited - keys)}"
+    assert not keys - cited, (
+        f"references.bib entries cited nowhere: {sorted(keys - cited)}"
+    )
+    assert not cited - keys, (
+        f"cited keys missing from references.bib: {sorted(cited - keys)}"
+    )
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
@@ -91,4 +142,6 @@ def test_chapter_reads_well(path):
         assert heading in text, f"{path.name} lacks '{heading}'"
     assert "{cite}" in text, f"{path.name} cites no literature"
     assert "{glue:text}" in text, f"{path.name} quotes no recorded number"
-    assert "xentlib.record(" in "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "xentlib.record(" in "\n".join(
+        c.source for c in nb.cells if c.cell_type == "code"
+    )

@@ -38,7 +38,9 @@ def _oscillator(log_a):
 
 
 def _hydrogen(log_a):
-    return variational_energy(_gaussian(log_a), RADIUS, lambda r: -1.0 / r, radial=True)
+    return variational_energy(
+        _gaussian(log_a), RADIUS, lambda r: -1.0 / r, radial=True
+    )
 
 
 # Closed forms (atomic units) for the Gaussian trial exp(-a x^2), written independently of the module.
@@ -62,38 +64,57 @@ def test_simpson_matches_scipy_and_is_exact_for_cubics():
     y = torch.stack([torch.sin(3 * x) * torch.exp(x), 2 * x**3 - x + 1])
     expected = integrate.simpson(y.numpy(), x=x.numpy(), axis=-1)
     np.testing.assert_allclose(simpson(y, x).numpy(), expected, rtol=1e-13)
-    assert simpson(y[1], x).item() == pytest.approx(2 * (16 - 1) / 4 - (4 - 1) / 2 + 3, rel=1e-13)
+    assert simpson(y[1], x).item() == pytest.approx(
+        2 * (16 - 1) / 4 - (4 - 1) / 2 + 3, rel=1e-13
+    )
 
 
 @pytest.mark.parametrize("a", [0.15, 0.5, 1.3, 3.0])
 def test_oscillator_energy_by_quadrature_matches_the_closed_form(a):
-    assert _oscillator(_t(math.log(a))).item() == pytest.approx(_oscillator_exact(a), abs=1e-10)
+    assert _oscillator(_t(math.log(a))).item() == pytest.approx(
+        _oscillator_exact(a), abs=1e-10
+    )
 
 
 @pytest.mark.parametrize("a", [0.15, 8 / (9 * math.pi), 1.3, 3.0])
 def test_hydrogen_energy_by_quadrature_matches_the_closed_form(a):
-    assert _hydrogen(_t(math.log(a))).item() == pytest.approx(_hydrogen_exact(a), abs=1e-8)
+    assert _hydrogen(_t(math.log(a))).item() == pytest.approx(
+        _hydrogen_exact(a), abs=1e-8
+    )
 
 
 def test_exact_ground_states_give_the_exact_energies():
     # A Gaussian of width 1/2 is the oscillator's ground state; exp(-r) is hydrogen's.
-    assert _oscillator(_t(math.log(0.5))).item() == pytest.approx(0.5, abs=1e-13)
-    e = variational_energy(lambda r: torch.exp(-r), RADIUS, lambda r: -1.0 / r, radial=True)
+    assert _oscillator(_t(math.log(0.5))).item() == pytest.approx(
+        0.5, abs=1e-13
+    )
+    e = variational_energy(
+        lambda r: torch.exp(-r), RADIUS, lambda r: -1.0 / r, radial=True
+    )
     assert e.item() == pytest.approx(-0.5, abs=1e-8)
 
 
 def test_energy_ignores_the_normalisation_of_the_trial():
-    scaled = variational_energy(lambda x: 7.0 * torch.exp(-0.8 * x**2), LINE, lambda x: 0.5 * x**2)
+    scaled = variational_energy(
+        lambda x: 7.0 * torch.exp(-0.8 * x**2), LINE, lambda x: 0.5 * x**2
+    )
     assert scaled.item() == pytest.approx(_oscillator_exact(0.8), abs=1e-10)
 
 
 def test_variational_bound_holds_for_random_widths():
-    widths = torch.exp(torch.empty(25, dtype=F64).uniform_(math.log(0.1), math.log(3.0),
-                                                           generator=torch.Generator().manual_seed(0)))
+    widths = torch.exp(
+        torch.empty(25, dtype=F64).uniform_(
+            math.log(0.1),
+            math.log(3.0),
+            generator=torch.Generator().manual_seed(0),
+        )
+    )
     for a in widths:
         log_a = a.log()
         assert _oscillator(log_a).item() >= 0.5 - 1e-12
-        assert _hydrogen(log_a).item() > -0.5 + 0.07   # the best Gaussian is 0.0756 hartree above
+        assert (
+            _hydrogen(log_a).item() > -0.5 + 0.07
+        )  # the best Gaussian is 0.0756 hartree above
 
 
 def test_energy_gradient_in_log_width_matches_the_closed_form_and_finite_differences():
@@ -101,9 +122,15 @@ def test_energy_gradient_in_log_width_matches_the_closed_form_and_finite_differe
     log_a = _t(math.log(a)).requires_grad_(True)
     (grad,) = torch.autograd.grad(_oscillator(log_a), log_a)
     assert grad.item() == pytest.approx(a * (0.5 - 1 / (8 * a**2)), rel=1e-9)
-    small = torch.linspace(-8.0, 8.0, 401, dtype=F64)   # a coarser grid keeps gradcheck fast
-    assert gradcheck(lambda la: variational_energy(_gaussian(la), small, lambda x: 0.5 * x**2),
-                     (_t(-0.3).requires_grad_(True),))
+    small = torch.linspace(
+        -8.0, 8.0, 401, dtype=F64
+    )  # a coarser grid keeps gradcheck fast
+    assert gradcheck(
+        lambda la: variational_energy(
+            _gaussian(la), small, lambda x: 0.5 * x**2
+        ),
+        (_t(-0.3).requires_grad_(True),),
+    )
 
 
 @pytest.mark.parametrize("case", ["oscillator", "hydrogen"])
@@ -124,8 +151,14 @@ def test_minimiser_recovers_the_optimal_width_and_energy(case):
 
 def test_slater_trial_recovers_the_exact_hydrogen_ground_state():
     result = minimize_energy(
-        lambda log_a: variational_energy(lambda r: torch.exp(-torch.exp(log_a) * r), RADIUS, lambda r: -1.0 / r,
-                                         radial=True), _t(0.5))
+        lambda log_a: variational_energy(
+            lambda r: torch.exp(-torch.exp(log_a) * r),
+            RADIUS,
+            lambda r: -1.0 / r,
+            radial=True,
+        ),
+        _t(0.5),
+    )
     assert result.parameter.exp().item() == pytest.approx(1.0, rel=1e-6)
     assert result.energy == pytest.approx(-0.5, abs=1e-8)
 
@@ -134,68 +167,139 @@ def test_slater_trial_recovers_the_exact_hydrogen_ground_state():
 
 
 def _energies(n=50, k=7, seed=0, scale=2.0):
-    return scale * torch.randn(n, k, generator=torch.Generator().manual_seed(seed), dtype=F64)
+    return scale * torch.randn(
+        n, k, generator=torch.Generator().manual_seed(seed), dtype=F64
+    )
 
 
 @pytest.mark.parametrize("temperature", [0.05, 1.0, 30.0])
-def test_boltzmann_is_the_softmax_of_negative_energies_over_temperature(temperature):
+def test_boltzmann_is_the_softmax_of_negative_energies_over_temperature(
+    temperature,
+):
     e = _energies()
     q = boltzmann(e, temperature)
-    torch.testing.assert_close(q, torch.softmax(-e / temperature, dim=1), rtol=0, atol=0)
-    torch.testing.assert_close(q.sum(1), torch.ones(len(e), dtype=F64), rtol=0, atol=1e-14)
-    np.testing.assert_allclose(log_partition(e, temperature).numpy(),
-                               special.logsumexp(-e.numpy() / temperature, axis=1), rtol=1e-13)
+    torch.testing.assert_close(
+        q, torch.softmax(-e / temperature, dim=1), rtol=0, atol=0
+    )
+    torch.testing.assert_close(
+        q.sum(1), torch.ones(len(e), dtype=F64), rtol=0, atol=1e-14
+    )
+    np.testing.assert_allclose(
+        log_partition(e, temperature).numpy(),
+        special.logsumexp(-e.numpy() / temperature, axis=1),
+        rtol=1e-13,
+    )
 
 
 @settings(max_examples=40, deadline=None)
-@given(shift=st.floats(-1e3, 1e3), temperature=st.floats(0.01, 100.0), seed=st.integers(0, 10_000))
-def test_adding_a_constant_energy_leaves_the_distribution_and_shifts_log_z_by_c_over_t(shift, temperature, seed):
+@given(
+    shift=st.floats(-1e3, 1e3),
+    temperature=st.floats(0.01, 100.0),
+    seed=st.integers(0, 10_000),
+)
+def test_adding_a_constant_energy_leaves_the_distribution_and_shifts_log_z_by_c_over_t(
+    shift, temperature, seed
+):
     e = _energies(n=4, seed=seed)
-    torch.testing.assert_close(boltzmann(e + shift, temperature), boltzmann(e, temperature), rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(
+        boltzmann(e + shift, temperature),
+        boltzmann(e, temperature),
+        rtol=1e-9,
+        atol=1e-12,
+    )
     expected = log_partition(e, temperature) - shift / temperature
-    torch.testing.assert_close(log_partition(e + shift, temperature), expected,
-                               rtol=1e-9, atol=1e-9 * (1 + abs(shift) / temperature))
+    torch.testing.assert_close(
+        log_partition(e + shift, temperature),
+        expected,
+        rtol=1e-9,
+        atol=1e-9 * (1 + abs(shift) / temperature),
+    )
 
 
 def test_cross_entropy_of_boltzmann_logits_is_energy_over_t_plus_log_z():
     e, temperature = _energies(n=200, k=10), 0.7
-    y = torch.randint(0, 10, (200,), generator=torch.Generator().manual_seed(1))
+    y = torch.randint(
+        0, 10, (200,), generator=torch.Generator().manual_seed(1)
+    )
     ce = xentlib.cross_entropy(-e / temperature, y, reduction="none")
-    torch.testing.assert_close(ce, e[torch.arange(200), y] / temperature + log_partition(e, temperature),
-                               rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        ce,
+        e[torch.arange(200), y] / temperature + log_partition(e, temperature),
+        rtol=1e-12,
+        atol=1e-12,
+    )
     # Soft targets: H(p, q) = <E>_p / T + ln Z.
-    p = torch.softmax(torch.randn(200, 10, generator=torch.Generator().manual_seed(2), dtype=F64), dim=1)
+    p = torch.softmax(
+        torch.randn(
+            200, 10, generator=torch.Generator().manual_seed(2), dtype=F64
+        ),
+        dim=1,
+    )
     soft = xentlib.cross_entropy(-e / temperature, p, reduction="none")
-    torch.testing.assert_close(soft, (p * e).sum(1) / temperature + log_partition(e, temperature),
-                               rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        soft,
+        (p * e).sum(1) / temperature + log_partition(e, temperature),
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 def test_free_energy_is_mean_energy_minus_t_entropy_and_lower_bounds_every_other_distribution():
     e, temperature = _energies(n=30, k=6), 1.5
     q = boltzmann(e, temperature)
     f = free_energy(e, temperature)
-    torch.testing.assert_close(f, (q * e).sum(1) - temperature * xentlib.entropy(q), rtol=1e-12, atol=1e-12)
-    p = torch.softmax(3 * torch.randn(30, 6, generator=torch.Generator().manual_seed(3), dtype=F64), dim=1)
+    torch.testing.assert_close(
+        f,
+        (q * e).sum(1) - temperature * xentlib.entropy(q),
+        rtol=1e-12,
+        atol=1e-12,
+    )
+    p = torch.softmax(
+        3
+        * torch.randn(
+            30, 6, generator=torch.Generator().manual_seed(3), dtype=F64
+        ),
+        dim=1,
+    )
     gibbs = (p * e).sum(1) - temperature * xentlib.entropy(p)
-    torch.testing.assert_close(gibbs - f, temperature * xentlib.kl_divergence(p, q), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(
+        gibbs - f,
+        temperature * xentlib.kl_divergence(p, q),
+        rtol=1e-10,
+        atol=1e-12,
+    )
     assert bool((gibbs >= f).all())
 
 
 def test_temperature_limits_give_the_argmax_and_the_uniform_distribution():
     e = torch.tensor([0.3, -1.2, 2.0, -0.9], dtype=F64)
     cold = boltzmann(e, 1e-3)
-    torch.testing.assert_close(cold, torch.nn.functional.one_hot(e.argmin(), 4).to(F64), rtol=0, atol=1e-100)
+    torch.testing.assert_close(
+        cold,
+        torch.nn.functional.one_hot(e.argmin(), 4).to(F64),
+        rtol=0,
+        atol=1e-100,
+    )
     hot = boltzmann(e, 1e6)
-    torch.testing.assert_close(hot, torch.full((4,), 0.25, dtype=F64), rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        hot, torch.full((4,), 0.25, dtype=F64), rtol=0, atol=1e-6
+    )
     assert free_energy(e, 1e-3).item() == pytest.approx(-1.2, abs=1e-12)
-    assert math.isfinite(log_partition(e.float() * 1e3, 1e-3).item())   # no underflow at logits of -1e6
+    assert math.isfinite(
+        log_partition(e.float() * 1e3, 1e-3).item()
+    )  # no underflow at logits of -1e6
 
 
 def test_temperature_broadcasts_along_other_dimensions():
     e = torch.tensor([0.0, 1.0, 3.0], dtype=F64)
     temps = torch.tensor([[0.5], [2.0]], dtype=F64)
-    torch.testing.assert_close(free_energy(e, temps), torch.stack([free_energy(e, 0.5), free_energy(e, 2.0)]))
-    torch.testing.assert_close(heat_capacity(e, temps)[1], heat_capacity(e, 2.0))
+    torch.testing.assert_close(
+        free_energy(e, temps),
+        torch.stack([free_energy(e, 0.5), free_energy(e, 2.0)]),
+    )
+    torch.testing.assert_close(
+        heat_capacity(e, temps)[1], heat_capacity(e, 2.0)
+    )
 
 
 def test_heat_capacity_is_the_temperature_derivative_of_the_mean_energy():
@@ -203,21 +307,29 @@ def test_heat_capacity_is_the_temperature_derivative_of_the_mean_energy():
     t = _t(0.8).requires_grad_(True)
     mean_energy = (boltzmann(e, t) * e).sum()
     (derivative,) = torch.autograd.grad(mean_energy, t)
-    assert heat_capacity(e, 0.8).item() == pytest.approx(derivative.item(), rel=1e-12)
+    assert heat_capacity(e, 0.8).item() == pytest.approx(
+        derivative.item(), rel=1e-12
+    )
 
 
-@pytest.mark.parametrize("temperature", [0.0, -1.0, float("nan"), float("inf")])
+@pytest.mark.parametrize(
+    "temperature", [0.0, -1.0, float("nan"), float("inf")]
+)
 def test_non_positive_or_non_finite_temperature_is_rejected(temperature):
     with pytest.raises(ValueError, match="temperature must be positive"):
         boltzmann(_energies(), temperature)
 
 
 def test_bad_energies_and_temperature_shapes_are_rejected():
-    with pytest.raises(ValueError, match="energies must have at least one dimension"):
+    with pytest.raises(
+        ValueError, match="energies must have at least one dimension"
+    ):
         log_partition(torch.tensor(1.0), 1.0)
     with pytest.raises(ValueError, match="energies contains NaN"):
         boltzmann(torch.tensor([0.0, float("nan")]), 1.0)
-    with pytest.raises(ValueError, match="temperature must not vary along dim"):
+    with pytest.raises(
+        ValueError, match="temperature must not vary along dim"
+    ):
         boltzmann(torch.zeros(3, 4), torch.ones(4))
     with pytest.raises(ValueError, match="does not broadcast"):
         free_energy(torch.zeros(3, 4), torch.ones(5, 1))
@@ -230,8 +342,15 @@ def test_langevin_repeats_exactly_under_a_seed():
     x0 = torch.linspace(-2, 2, 64, dtype=F64)
 
     def run(seed):
-        return langevin_sample(tilted_double_well, x0, 0.4, 0.01, 200, thin=50,
-                               generator=torch.Generator().manual_seed(seed))
+        return langevin_sample(
+            tilted_double_well,
+            x0,
+            0.4,
+            0.01,
+            200,
+            thin=50,
+            generator=torch.Generator().manual_seed(seed),
+        )
 
     first = run(0)
     assert first.shape == (4, 64) and not first.requires_grad
@@ -252,8 +371,16 @@ def test_langevin_on_a_quadratic_has_the_exact_discretised_stationary_variance()
     # T / (k (1 - eta k / 2)): the O(eta) bias of unadjusted Langevin, here 5 % above T / k.
     k, temperature, eta = 2.0, 0.5, 0.05
     x0 = torch.zeros(20_000, dtype=F64)
-    samples = langevin_sample(lambda x: 0.5 * k * x**2, x0, temperature, eta, 300, burn_in=100, thin=20,
-                              generator=torch.Generator().manual_seed(0)).flatten()
+    samples = langevin_sample(
+        lambda x: 0.5 * k * x**2,
+        x0,
+        temperature,
+        eta,
+        300,
+        burn_in=100,
+        thin=20,
+        generator=torch.Generator().manual_seed(0),
+    ).flatten()
     exact = temperature / (k * (1 - eta * k / 2))
     standard_error = exact * math.sqrt(2 / samples.numel())
     assert abs(samples.var().item() - exact) < 4 * standard_error
@@ -263,10 +390,19 @@ def test_langevin_on_a_quadratic_has_the_exact_discretised_stationary_variance()
 
 def test_two_dimensional_chains_sample_a_gaussian_with_two_curvatures():
     k, eta = torch.tensor([1.0, 4.0], dtype=F64), 0.05
-    samples = langevin_sample(lambda x: 0.5 * k * x**2, torch.zeros(20_000, 2, dtype=F64), 1.0, eta,
-                              100, burn_in=99, generator=torch.Generator().manual_seed(1))[0]
+    samples = langevin_sample(
+        lambda x: 0.5 * k * x**2,
+        torch.zeros(20_000, 2, dtype=F64),
+        1.0,
+        eta,
+        100,
+        burn_in=99,
+        generator=torch.Generator().manual_seed(1),
+    )[0]
     exact = 1.0 / (k * (1 - eta * k / 2))
-    np.testing.assert_allclose(samples.var(0).numpy(), exact.numpy(), rtol=0.04)
+    np.testing.assert_allclose(
+        samples.var(0).numpy(), exact.numpy(), rtol=0.04
+    )
     assert abs(np.corrcoef(samples.T.numpy())[0, 1]) < 0.03
 
 
@@ -274,8 +410,16 @@ def test_langevin_samples_the_double_well_density():
     edges = torch.linspace(-2.5, 2.5, 26, dtype=F64)
     target = boltzmann_bin_probabilities(tilted_double_well, edges, 1.0)
     x0 = torch.linspace(-2, 2, 4000, dtype=F64)
-    samples = langevin_sample(tilted_double_well, x0, 1.0, 0.005, 1200, burn_in=400, thin=40,
-                              generator=torch.Generator().manual_seed(2)).flatten()
+    samples = langevin_sample(
+        tilted_double_well,
+        x0,
+        1.0,
+        0.005,
+        1200,
+        burn_in=400,
+        thin=40,
+        generator=torch.Generator().manual_seed(2),
+    ).flatten()
     hist = torch.histogram(samples, edges).hist / samples.numel()
     assert 0.5 * (hist - target).abs().sum().item() < 0.03
 
@@ -288,29 +432,57 @@ def test_bin_probabilities_match_scipy_quadrature():
         return math.exp(-((x * x - 1) ** 2 + 0.3 * x) / 0.3)
 
     bins = zip(edges[:-1].tolist(), edges[1:].tolist())
-    mass = np.array([integrate.quad(density, a, b, epsabs=0, epsrel=1e-12)[0] for a, b in bins])
-    np.testing.assert_allclose(got.numpy(), mass / mass.sum(), rtol=0, atol=1e-6)
-    finer = boltzmann_bin_probabilities(tilted_double_well, edges, 0.3, points_per_bin=512)
+    mass = np.array(
+        [
+            integrate.quad(density, a, b, epsabs=0, epsrel=1e-12)[0]
+            for a, b in bins
+        ]
+    )
+    np.testing.assert_allclose(
+        got.numpy(), mass / mass.sum(), rtol=0, atol=1e-6
+    )
+    finer = boltzmann_bin_probabilities(
+        tilted_double_well, edges, 0.3, points_per_bin=512
+    )
     np.testing.assert_allclose(finer.numpy(), mass / mass.sum(), rtol=1e-8)
 
 
 def test_bin_probabilities_add_up_over_merged_bins_with_uneven_edges():
-    fine = boltzmann_bin_probabilities(tilted_double_well, torch.linspace(-3.0, 3.0, 13, dtype=F64), 0.5)
-    coarse = boltzmann_bin_probabilities(tilted_double_well, torch.tensor([-3.0, -1.0, 0.5, 3.0], dtype=F64), 0.5,
-                                         points_per_bin=64)
-    torch.testing.assert_close(coarse, torch.stack([fine[:4].sum(), fine[4:7].sum(), fine[7:].sum()]),
-                               rtol=1e-6, atol=1e-9)
+    fine = boltzmann_bin_probabilities(
+        tilted_double_well, torch.linspace(-3.0, 3.0, 13, dtype=F64), 0.5
+    )
+    coarse = boltzmann_bin_probabilities(
+        tilted_double_well,
+        torch.tensor([-3.0, -1.0, 0.5, 3.0], dtype=F64),
+        0.5,
+        points_per_bin=64,
+    )
+    torch.testing.assert_close(
+        coarse,
+        torch.stack([fine[:4].sum(), fine[4:7].sum(), fine[7:].sum()]),
+        rtol=1e-6,
+        atol=1e-9,
+    )
 
 
 def test_bad_langevin_and_quadrature_arguments_are_rejected():
     x0 = torch.zeros(3, dtype=F64)
-    with pytest.raises(ValueError, match="step_size must be a positive number"):
+    with pytest.raises(
+        ValueError, match="step_size must be a positive number"
+    ):
         langevin_sample(tilted_double_well, x0, 1.0, 0.0, 10)
-    with pytest.raises(ValueError, match="temperature must be a number or a schedule of n_steps=10"):
+    with pytest.raises(
+        ValueError,
+        match="temperature must be a number or a schedule of n_steps=10",
+    ):
         langevin_sample(tilted_double_well, x0, [1.0, 0.5], 0.1, 10)
-    with pytest.raises(ValueError, match="temperature must be finite and non-negative"):
+    with pytest.raises(
+        ValueError, match="temperature must be finite and non-negative"
+    ):
         langevin_sample(tilted_double_well, x0, -1.0, 0.1, 10)
-    with pytest.raises(ValueError, match="burn_in must be smaller than n_steps=10"):
+    with pytest.raises(
+        ValueError, match="burn_in must be smaller than n_steps=10"
+    ):
         langevin_sample(tilted_double_well, x0, 1.0, 0.1, 10, burn_in=10)
     with pytest.raises(ValueError, match="odd number"):
         simpson(torch.ones(4), torch.linspace(0, 1, 4))
@@ -318,9 +490,17 @@ def test_bad_langevin_and_quadrature_arguments_are_rejected():
         simpson(torch.ones(3), torch.tensor([0.0, 0.1, 1.0]))
     with pytest.raises(ValueError, match="grid must start at r >= 0"):
         variational_energy(torch.exp, LINE, lambda r: -1 / r, radial=True)
-    with pytest.raises(ValueError, match="psi must return one amplitude per grid point"):
+    with pytest.raises(
+        ValueError, match="psi must return one amplitude per grid point"
+    ):
         variational_energy(lambda x: x.sum(), LINE, lambda x: x**2)
-    with pytest.raises(ValueError, match="temperature must be a positive number"):
-        boltzmann_bin_probabilities(tilted_double_well, torch.linspace(-1, 1, 5), 0.0)
+    with pytest.raises(
+        ValueError, match="temperature must be a positive number"
+    ):
+        boltzmann_bin_probabilities(
+            tilted_double_well, torch.linspace(-1, 1, 5), 0.0
+        )
     with pytest.raises(ValueError, match="edges must be strictly increasing"):
-        boltzmann_bin_probabilities(tilted_double_well, torch.tensor([0.0, 1.0, 0.5]), 1.0)
+        boltzmann_bin_probabilities(
+            tilted_double_well, torch.tensor([0.0, 1.0, 0.5]), 1.0
+        )

@@ -19,7 +19,9 @@ def test_auto_device_is_cuda_exactly_when_available():
     assert xentlib.resolve_device("cpu") == torch.device("cpu")
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised without a GPU")
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="checks the error raised without a GPU"
+)
 def test_asking_for_cuda_without_a_gpu_is_a_clear_error():
     with pytest.raises(ValueError, match="CUDA is not available"):
         xentlib.resolve_device("cuda")
@@ -33,7 +35,12 @@ def test_unknown_device_is_a_clear_error():
 def test_seeding_makes_every_generator_repeat():
     def draw(seed):
         rng = xentlib.seed_everything(seed)
-        return random.random(), np.random.rand(), torch.rand(3).tolist(), rng.normal()
+        return (
+            random.random(),
+            np.random.rand(),
+            torch.rand(3).tolist(),
+            rng.normal(),
+        )
 
     assert draw(3) == draw(3)
     assert draw(3) != draw(4)
@@ -41,7 +48,9 @@ def test_seeding_makes_every_generator_repeat():
 
 @pytest.mark.parametrize("seed", [-1, 1.5, "0", True])
 def test_bad_seed_is_a_clear_error(seed):
-    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+    with pytest.raises(
+        ValueError, match="seed must be a non-negative integer"
+    ):
         xentlib.seed_everything(seed)
 
 
@@ -73,16 +82,24 @@ def _glued_output(name, text):
     return nbformat.v4.new_output(
         "display_data",
         data={GLUE_PREFIX + "text/plain": text},
-        metadata={"scrapbook": {"name": name, "mime_prefix": GLUE_PREFIX}, RECORD_METADATA_KEY: True},
+        metadata={
+            "scrapbook": {"name": name, "mime_prefix": GLUE_PREFIX},
+            RECORD_METADATA_KEY: True,
+        },
     )
 
 
 def test_results_are_extracted_exactly_from_an_executed_notebook():
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("...")
-    cell.outputs = [_glued_output("x", repr(0.1 + 0.2)), _glued_output("n", "7")]
+    cell.outputs = [
+        _glued_output("x", repr(0.1 + 0.2)),
+        _glued_output("n", "7"),
+    ]
     other = nbformat.v4.new_code_cell("...")
-    other.outputs = [nbformat.v4.new_output("display_data", data={"text/plain": "1.0"})]
+    other.outputs = [
+        nbformat.v4.new_output("display_data", data={"text/plain": "1.0"})
+    ]
     nb.cells = [cell, other]
     assert extract_results(nb) == {"x": 0.1 + 0.2, "n": 7}
     cell.outputs.append(_glued_output("x", "1.0"))
@@ -96,8 +113,13 @@ def test_comparison_names_the_chapter_the_result_the_value_and_the_expectation()
         "b": {"value": 0.5, "atol": 1.0, "max": 0.9},
         "gone": {"value": 1.0},
     }
-    assert compare_results("ch", {"a": 1.005, "b": 0.5, "gone": 1.0}, expected) == []
-    failures = compare_results("ch", {"a": 1.5, "b": 0.95, "new": 2.0}, expected)
+    assert (
+        compare_results("ch", {"a": 1.005, "b": 0.5, "gone": 1.0}, expected)
+        == []
+    )
+    failures = compare_results(
+        "ch", {"a": 1.5, "b": 0.95, "new": 2.0}, expected
+    )
     text = "\n".join(failures)
     assert "ch: result 'a' = 1.5, expected 1.0 within 0.01" in text
     assert "ch: result 'b' = 0.95 is above its required maximum 0.9" in text
@@ -109,24 +131,49 @@ def test_comparison_names_the_chapter_the_result_the_value_and_the_expectation()
 def test_expectation_files_are_well_formed(root):
     for path in sorted((root / "tests" / "expected").glob("*.json")):
         spec = json.loads(path.read_text())
-        assert (root / "chapters" / f"{path.stem}.ipynb").is_file(), f"{path.name} has no chapter"
+        assert (root / "chapters" / f"{path.stem}.ipynb").is_file(), (
+            f"{path.name} has no chapter"
+        )
         for name, entry in spec.items():
-            assert set(entry) <= {"value", "rtol", "atol", "min", "max"}, (path.name, name)
-            assert "value" in entry or "min" in entry or "max" in entry, (path.name, name)
+            assert set(entry) <= {"value", "rtol", "atol", "min", "max"}, (
+                path.name,
+                name,
+            )
+            assert "value" in entry or "min" in entry or "max" in entry, (
+                path.name,
+                name,
+            )
 
 
-def test_regenerating_expectations_keeps_tolerances_and_refuses_to_break_bounds(tmp_path):
+def test_regenerating_expectations_keeps_tolerances_and_refuses_to_break_bounds(
+    tmp_path,
+):
     from xentlib.book import ChapterRun, load_expected, write_expected
 
     (tmp_path / "tests" / "expected").mkdir(parents=True)
     path = tmp_path / "tests" / "expected" / "ch.json"
-    path.write_text(json.dumps({"a": {"value": 1.0, "rtol": 0.1, "min": 0.5}, "old": {"value": 3.0}}))
-    notes = write_expected(tmp_path, ChapterRun("ch", 1.0, tmp_path / "ch.ipynb", {"a": 0.9, "b": 2.0}))
+    path.write_text(
+        json.dumps(
+            {
+                "a": {"value": 1.0, "rtol": 0.1, "min": 0.5},
+                "old": {"value": 3.0},
+            }
+        )
+    )
+    notes = write_expected(
+        tmp_path,
+        ChapterRun("ch", 1.0, tmp_path / "ch.ipynb", {"a": 0.9, "b": 2.0}),
+    )
     assert load_expected(tmp_path, "ch") == {
         "a": {"value": 0.9, "rtol": 0.1, "min": 0.5},
         "b": {"value": 2.0, "rtol": 1e-6, "atol": 1e-9},
     }
-    assert any("new result 'b'" in n for n in notes) and any("dropped result 'old'" in n for n in notes)
+    assert any("new result 'b'" in n for n in notes) and any(
+        "dropped result 'old'" in n for n in notes
+    )
     with pytest.raises(ValueError, match="breaks its bounds"):
-        write_expected(tmp_path, ChapterRun("ch", 1.0, tmp_path / "ch.ipynb", {"a": 0.1, "b": 2.0}))
+        write_expected(
+            tmp_path,
+            ChapterRun("ch", 1.0, tmp_path / "ch.ipynb", {"a": 0.1, "b": 2.0}),
+        )
     assert load_expected(tmp_path, "ch")["a"]["value"] == 0.9

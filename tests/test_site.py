@@ -30,18 +30,39 @@ pytestmark = pytest.mark.chapters
 ROOT = find_root(__file__)
 HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
-PAGES = [*dict.fromkeys(_toc_files(yaml.safe_load((ROOT / "_toc.yml").read_text()))), "genindex"]
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PAGES = [
+    *dict.fromkeys(
+        _toc_files(yaml.safe_load((ROOT / "_toc.yml").read_text()))
+    ),
+    "genindex",
+]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _chromium() -> str | None:
-    return os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    return (
+        os.environ.get("CHROMIUM")
+        or shutil.which("chromium")
+        or shutil.which("chromium-browser")
+    )
 
 
 def _sources_mtime() -> float:
-    paths = [*ROOT.glob("*.md"), *ROOT.glob("*.yml"), ROOT / "references.bib",
-             *(ROOT / "chapters").glob("*.ipynb"), *(ROOT / "xentlib").glob("*.py")]
+    paths = [
+        *ROOT.glob("*.md"),
+        *ROOT.glob("*.yml"),
+        ROOT / "references.bib",
+        *(ROOT / "chapters").glob("*.ipynb"),
+        *(ROOT / "xentlib").glob("*.py"),
+    ]
     return max(p.stat().st_mtime for p in paths if p.is_file())
 
 
@@ -52,7 +73,9 @@ def site() -> Path:
         runs = execute_book(ROOT)
         failed = [r.stem for r in runs if r.error]
         if failed:
-            pytest.fail(f"cannot build the site: chapters failed to execute: {failed}")
+            pytest.fail(
+                f"cannot build the site: chapters failed to execute: {failed}"
+            )
         build_site(ROOT, runs)
     return HTML
 
@@ -61,11 +84,19 @@ def site() -> Path:
 def browser():
     executable = _chromium()
     if executable is None:
-        pytest.skip("Chromium not found: install Debian's `chromium` package (apt-get install chromium), "
-                    "or set CHROMIUM to a Chromium binary, to run the browser tests of the site")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (in requirements.txt)")
+        pytest.skip(
+            "Chromium not found: install Debian's `chromium` package (apt-get"
+            " install chromium), or set CHROMIUM to a Chromium binary, to run"
+            " the browser tests of the site"
+        )
+    sync_api = pytest.importorskip(
+        "playwright.sync_api",
+        reason="pip install playwright (in requirements.txt)",
+    )
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        browser = p.chromium.launch(
+            executable_path=executable, args=CHROMIUM_FLAGS
+        )
         yield browser
         browser.close()
 
@@ -79,7 +110,9 @@ _ids_cache: dict[Path, set[str]] = {}
 
 def _ids(path: Path) -> set[str]:
     if path not in _ids_cache:
-        _ids_cache[path] = set(re.findall(r'\sid="([^"]+)"', path.read_text(errors="replace")))
+        _ids_cache[path] = set(
+            re.findall(r'\sid="([^"]+)"', path.read_text(errors="replace"))
+        )
     return _ids_cache[path]
 
 
@@ -107,7 +140,12 @@ INSPECT = """() => {
 RAW_MARKUP = [
     (re.compile(r"\$[^$\s][^$\n]{0,200}?\$"), "raw $...$ math"),
     (re.compile(r"\\\(|\\\[|\$\$"), "raw math delimiters"),
-    (re.compile(r"\{(glue:text|glue|cite|cite:p|cite:t|dropdown|eval-rst)\}"), "unprocessed MyST role or directive"),
+    (
+        re.compile(
+            r"\{(glue:text|glue|cite|cite:p|cite:t|dropdown|eval-rst)\}"
+        ),
+        "unprocessed MyST role or directive",
+    ),
 ]
 PROGRESS = re.compile(r"^(.*?):\s*\d+%\|", re.M)
 
@@ -118,7 +156,10 @@ def _is_blank(png: Path) -> bool:
     with Image.open(png) as im:
         gray = im.convert("L")
         low, high = gray.getextrema()
-        return high - low < 16 or len(gray.getcolors(maxcolors=1 << 16) or range(1 << 16)) < 3
+        return (
+            high - low < 16
+            or len(gray.getcolors(maxcolors=1 << 16) or range(1 << 16)) < 3
+        )
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -137,15 +178,31 @@ def test_page_works_offline_in_a_real_browser(page, site, browser):
 
     context.route("**/*", only_local)
     tab = context.new_page()
-    tab.on("pageerror", lambda err: problems.append(f"JavaScript error: {err}"))
-    tab.on("console", lambda msg: msg.type == "error" and problems.append(f"console error: {msg.text}"))
+    tab.on(
+        "pageerror", lambda err: problems.append(f"JavaScript error: {err}")
+    )
+    tab.on(
+        "console",
+        lambda msg: (
+            msg.type == "error"
+            and problems.append(f"console error: {msg.text}")
+        ),
+    )
     tab.goto(path.as_uri(), wait_until="load")
-    tab.wait_for_function("() => !window.MathJax || (window.MathJax.startup && window.MathJax.startup.promise)",
-                          timeout=30_000)
-    tab.evaluate("() => window.MathJax ? window.MathJax.startup.promise.then(() => true) : true")
+    tab.wait_for_function(
+        "() => !window.MathJax || (window.MathJax.startup &&"
+        " window.MathJax.startup.promise)",
+        timeout=30_000,
+    )
+    tab.evaluate(
+        "() => window.MathJax ? window.MathJax.startup.promise.then(() =>"
+        " true) : true"
+    )
     info = tab.evaluate(INSPECT)
     SHOTS.mkdir(parents=True, exist_ok=True)
-    tab.screenshot(path=str(SHOTS / f"{page.replace('/', '__')}.png"), full_page=True)
+    tab.screenshot(
+        path=str(SHOTS / f"{page.replace('/', '__')}.png"), full_page=True
+    )
     context.close()
 
     problems += [f"request to another server: {url}" for url in external]
@@ -153,7 +210,10 @@ def test_page_works_offline_in_a_real_browser(page, site, browser):
     problems += [f"MathJax error: {t!r}" for t in info["mathErrors"]]
     for pattern, what in RAW_MARKUP:
         for m in pattern.finditer(info["text"]):
-            problems.append(f"{what} in the text: {info['text'][max(0, m.start() - 30):m.end() + 30]!r}")
+            problems.append(
+                f"{what} in the text:"
+                f" {info['text'][max(0, m.start() - 30) : m.end() + 30]!r}"
+            )
     for url in info["links"]:
         parsed = urlparse(url)
         if parsed.scheme != "file":
@@ -163,7 +223,11 @@ def test_page_works_offline_in_a_real_browser(page, site, browser):
             target = target / "index.html"
         if not target.is_file():
             problems.append(f"broken link: {url}")
-        elif parsed.fragment and target.suffix == ".html" and unquote(parsed.fragment) not in _ids(target):
+        elif (
+            parsed.fragment
+            and target.suffix == ".html"
+            and unquote(parsed.fragment) not in _ids(target)
+        ):
             problems.append(f"link to a missing anchor: {url}")
     for image in info["images"]:
         if not image["ok"]:
@@ -175,26 +239,47 @@ def test_page_works_offline_in_a_real_browser(page, site, browser):
         bars = PROGRESS.findall(text)
         repeated = {b for b in bars if bars.count(b) > 1}
         if repeated:
-            problems.append(f"progress bar printed state by state: {sorted(repeated)}")
+            problems.append(
+                f"progress bar printed state by state: {sorted(repeated)}"
+            )
     if page == "api":
-        unlinked = [n["id"] for n in info["bookNotes"] if not n["linked"] and not n["id"].startswith("xentlib.book.")]
+        unlinked = [
+            n["id"]
+            for n in info["bookNotes"]
+            if not n["linked"] and not n["id"].startswith("xentlib.book.")
+        ]
         if unlinked:
-            problems.append(f"API entries without a link back to a chapter: {unlinked}")
-        assert len(info["bookNotes"]) > 50, "the API page documents suspiciously few functions"
+            problems.append(
+                f"API entries without a link back to a chapter: {unlinked}"
+            )
+        assert len(info["bookNotes"]) > 50, (
+            "the API page documents suspiciously few functions"
+        )
     if page.startswith("chapters/"):
-        assert info["math"] > 0 or page.endswith("15_cross_entropy_at_scale"), f"{page}: no math at all?"
-        assert any("/_images/" in i["src"] for i in info["images"]), f"{page}: a chapter without a figure"
+        assert info["math"] > 0 or page.endswith(
+            "15_cross_entropy_at_scale"
+        ), f"{page}: no math at all?"
+        assert any("/_images/" in i["src"] for i in info["images"]), (
+            f"{page}: a chapter without a figure"
+        )
     assert not problems, f"{page}:\n" + "\n".join(problems[:40])
 
 
-def test_every_chapter_page_offers_colab_binder_and_the_notebook_download(site):
+def test_every_chapter_page_offers_colab_binder_and_the_notebook_download(
+    site,
+):
     repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
     slug = repo["url"].split("github.com/")[1]
     for page in (p for p in PAGES if p.startswith("chapters/")):
         html = _page_file(page).read_text()
-        assert f"colab.research.google.com/github/{slug}/blob/{repo['branch']}/{page}.ipynb" in html, page
+        assert (
+            f"colab.research.google.com/github/{slug}/blob/{repo['branch']}/{page}.ipynb"
+            in html
+        ), page
         assert f"mybinder.org/v2/gh/{slug}/{repo['branch']}" in html, page
-        assert f"_sources/{page}.ipynb" in html, f"{page}: no download button for the notebook"
+        assert f"_sources/{page}.ipynb" in html, (
+            f"{page}: no download button for the notebook"
+        )
         assert (site / "_sources" / f"{page}.ipynb").is_file()
 
 
@@ -202,5 +287,7 @@ def test_math_is_served_by_the_site_itself(site):
     for page in PAGES:
         html = _page_file(page).read_text()
         for src in re.findall(r'<script[^>]*src="([^"]+)"', html):
-            assert "://" not in src, f"{page} loads a script from another server: {src}"
+            assert "://" not in src, (
+                f"{page} loads a script from another server: {src}"
+            )
     assert (site / "_static" / "mathjax" / "tex-chtml.js").is_file()

@@ -67,8 +67,12 @@ def test_segments_alternate_between_coil_and_helix_or_strand_with_lengths_in_ran
         segs = runs(chain)
         kinds = [k for k, _ in segs]
         for a, b in zip(kinds, kinds[1:]):
-            assert (a == 2) != (b == 2), "a coil segment must sit between helices and strands"
-        for k, n in segs[1:-1]:  # the first and last may be cut by the chain's ends
+            assert (a == 2) != (b == 2), (
+                "a coil segment must sit between helices and strands"
+            )
+        for k, n in segs[
+            1:-1
+        ]:  # the first and last may be cut by the chain's ends
             lo, hi, _ = ranges[k]
             assert lo <= n <= hi
 
@@ -77,8 +81,17 @@ def test_segment_lengths_have_the_requested_means():
     model = SegmentModel(helix_mean=14.0, strand_mean=5.0, coil_mean=8.0)
     _, states = sample_chains(200, 150, model, generator=gen(2))
     for k, (_, _, mean) in enumerate(model.length_ranges()):
-        inner = [n for chain in states.tolist() for kk, n in runs(chain)[1:-1] if kk == k]
-        assert abs(np.mean(inner) - mean) < 0.25, (STATES[k], np.mean(inner), mean)
+        inner = [
+            n
+            for chain in states.tolist()
+            for kk, n in runs(chain)[1:-1]
+            if kk == k
+        ]
+        assert abs(np.mean(inner) - mean) < 0.25, (
+            STATES[k],
+            np.mean(inner),
+            mean,
+        )
 
 
 def test_residues_are_drawn_from_the_state_dependent_propensities():
@@ -95,13 +108,20 @@ def test_residues_are_drawn_from_the_state_dependent_propensities():
 def test_emission_probs_are_distributions_and_uniform_at_zero_sharpness():
     probs = SegmentModel(sharpness=1.5).emission_probs()
     assert probs.shape == (3, 20)
-    torch.testing.assert_close(probs.sum(1), torch.ones(3, dtype=torch.float64))
+    torch.testing.assert_close(
+        probs.sum(1), torch.ones(3, dtype=torch.float64)
+    )
     flat = SegmentModel(sharpness=0.0).emission_probs()
-    torch.testing.assert_close(flat, torch.full((3, 20), 0.05, dtype=torch.float64))
+    torch.testing.assert_close(
+        flat, torch.full((3, 20), 0.05, dtype=torch.float64)
+    )
     # Glutamate (E) and alanine favour helices, valine and isoleucine strands, glycine and proline coil.
     aa = AMINO_ACIDS.index
     assert probs[0].argmax() == aa("E") and probs[1].argmax() == aa("V")
-    assert probs[2, aa("G")] > probs[0, aa("G")] and probs[2, aa("P")] > probs[1, aa("P")]
+    assert (
+        probs[2, aa("G")] > probs[0, aa("G")]
+        and probs[2, aa("P")] > probs[1, aa("P")]
+    )
 
 
 @pytest.mark.parametrize(
@@ -119,8 +139,13 @@ def test_segment_model_rejects_bad_parameters(kwargs, match):
         SegmentModel(**kwargs)
 
 
-@pytest.mark.parametrize("n, length, match", [(0, 10, "n_chains must be a positive integer"),
-                                              (3, 2.5, "length must be a positive integer")])
+@pytest.mark.parametrize(
+    "n, length, match",
+    [
+        (0, 10, "n_chains must be a positive integer"),
+        (3, 2.5, "length must be a positive integer"),
+    ],
+)
 def test_sample_chains_rejects_bad_sizes(n, length, match):
     with pytest.raises(ValueError, match=match):
         sample_chains(n, length)
@@ -140,7 +165,9 @@ def test_window_model_sees_exactly_the_residues_within_its_window(hidden):
     changed = residues.clone()
     changed[0, 15] = (changed[0, 15] + 1) % 20
     moved = (model(changed) - out).abs().amax(1)[0] > 1e-12
-    assert moved.nonzero().flatten().tolist() == list(range(15 - w, 15 + w + 1))
+    assert moved.nonzero().flatten().tolist() == list(
+        range(15 - w, 15 + w + 1)
+    )
 
 
 def test_linear_window_model_is_a_logistic_regression_on_the_one_hot_window():
@@ -148,19 +175,28 @@ def test_linear_window_model_is_a_logistic_regression_on_the_one_hot_window():
     w = 2
     model = WindowModel(window=w, hidden=0).double()
     residues = torch.randint(0, 20, (2, 9))
-    W, b = model.net.weight.detach(), model.net.bias.detach()  # (3, 20, 2w + 1), (3,)
+    W, b = (
+        model.net.weight.detach(),
+        model.net.bias.detach(),
+    )  # (3, 20, 2w + 1), (3,)
     expected = torch.zeros(2, 3, 9, dtype=torch.float64)
     for n in range(2):
         for i in range(9):
             expected[n, :, i] = b
             for o in range(-w, w + 1):
-                if 0 <= i + o < 9:  # beyond the chain's ends nothing contributes
+                if (
+                    0 <= i + o < 9
+                ):  # beyond the chain's ends nothing contributes
                     expected[n, :, i] += W[:, residues[n, i + o], o + w]
-    torch.testing.assert_close(model(residues).detach(), expected, rtol=0, atol=1e-12)
+    torch.testing.assert_close(
+        model(residues).detach(), expected, rtol=0, atol=1e-12
+    )
 
 
 def test_window_model_rejects_a_negative_window():
-    with pytest.raises(ValueError, match="window must be a non-negative integer; got -1"):
+    with pytest.raises(
+        ValueError, match="window must be a non-negative integer; got -1"
+    ):
         WindowModel(window=-1)
 
 
@@ -177,32 +213,59 @@ def test_js_penalty_agrees_with_xentlib_js_divergence_of_neighbours():
     reference = xentlib.js_divergence(p[:, :-1], p[:, 1:])
     got = js_smoothness_penalty(z, reduction="none")
     torch.testing.assert_close(got, reference, rtol=0, atol=1e-14)
-    torch.testing.assert_close(js_smoothness_penalty(z), reference.mean(), rtol=0, atol=1e-15)
-    torch.testing.assert_close(js_smoothness_penalty(z, reduction="sum"), reference.sum(), rtol=1e-14, atol=0)
+    torch.testing.assert_close(
+        js_smoothness_penalty(z), reference.mean(), rtol=0, atol=1e-15
+    )
+    torch.testing.assert_close(
+        js_smoothness_penalty(z, reduction="sum"),
+        reference.sum(),
+        rtol=1e-14,
+        atol=0,
+    )
 
 
 def test_js_penalty_is_the_square_of_scipys_jensen_shannon_distance():
     z = random_logits(n=1, c=5, length=12, seed=1)
     p = z.softmax(1)[0].T.numpy()
-    expected = np.array([jensenshannon(p[i], p[i + 1]) ** 2 for i in range(len(p) - 1)])
-    np.testing.assert_allclose(js_smoothness_penalty(z[0], reduction="none").numpy(), expected, atol=1e-13)
+    expected = np.array(
+        [jensenshannon(p[i], p[i + 1]) ** 2 for i in range(len(p) - 1)]
+    )
+    np.testing.assert_allclose(
+        js_smoothness_penalty(z[0], reduction="none").numpy(),
+        expected,
+        atol=1e-13,
+    )
 
 
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 10_000), st.floats(0.1, 30.0))
-def test_js_penalty_is_bounded_by_ln2_and_invariant_to_shifting_a_positions_logits(seed, scale):
+def test_js_penalty_is_bounded_by_ln2_and_invariant_to_shifting_a_positions_logits(
+    seed, scale
+):
     z = random_logits(seed=seed, scale=scale)
     pen = js_smoothness_penalty(z, reduction="none")
     assert bool((pen >= 0).all()) and bool((pen <= math.log(2) + 1e-12).all())
-    shift = torch.randn(4, 1, 9, generator=gen(seed + 1), dtype=torch.float64) * 100
-    torch.testing.assert_close(js_smoothness_penalty(z + shift, reduction="none"), pen, rtol=1e-9, atol=1e-12)
+    shift = (
+        torch.randn(4, 1, 9, generator=gen(seed + 1), dtype=torch.float64)
+        * 100
+    )
+    torch.testing.assert_close(
+        js_smoothness_penalty(z + shift, reduction="none"),
+        pen,
+        rtol=1e-9,
+        atol=1e-12,
+    )
 
 
 def test_js_penalty_is_zero_for_a_constant_prediction_and_ln2_for_opposite_certainties():
     const = torch.tensor([2.0, -1.0, 0.5]).reshape(1, 3, 1).expand(2, 3, 7)
     assert js_smoothness_penalty(const).item() == 0.0
-    flip = torch.tensor([[[1e4, -1e4], [-1e4, 1e4]]], dtype=torch.float64)  # (1, C=2, L=2)
-    assert js_smoothness_penalty(flip).item() == pytest.approx(math.log(2), abs=1e-12)
+    flip = torch.tensor(
+        [[[1e4, -1e4], [-1e4, 1e4]]], dtype=torch.float64
+    )  # (1, C=2, L=2)
+    assert js_smoothness_penalty(flip).item() == pytest.approx(
+        math.log(2), abs=1e-12
+    )
 
 
 def test_js_penalty_passes_gradcheck_in_float64():
@@ -215,15 +278,27 @@ def test_js_penalty_gradient_matches_the_probability_space_formula():
     (g,) = torch.autograd.grad(js_smoothness_penalty(z, reduction="sum"), z)
     z2 = z.detach().clone().requires_grad_()
     p = z2.softmax(1).transpose(1, 2)
-    (g_ref,) = torch.autograd.grad(xentlib.js_divergence(p[:, :-1], p[:, 1:]).sum(), z2)
+    (g_ref,) = torch.autograd.grad(
+        xentlib.js_divergence(p[:, :-1], p[:, 1:]).sum(), z2
+    )
     torch.testing.assert_close(g, g_ref, rtol=1e-10, atol=1e-14)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_js_penalty_and_its_gradient_stay_finite_for_extreme_and_masked_logits(dtype):
+def test_js_penalty_and_its_gradient_stay_finite_for_extreme_and_masked_logits(
+    dtype,
+):
     inf = math.inf
     z = torch.tensor(
-        [[[1e4, -1e4, 0.0, 3.0], [-1e4, 1e4, 0.0, -inf], [0.0, 0.0, -inf, -inf]]], dtype=dtype, requires_grad=True
+        [
+            [
+                [1e4, -1e4, 0.0, 3.0],
+                [-1e4, 1e4, 0.0, -inf],
+                [0.0, 0.0, -inf, -inf],
+            ]
+        ],
+        dtype=dtype,
+        requires_grad=True,
     )
     pen = js_smoothness_penalty(z, reduction="none")
     pen.sum().backward()
@@ -233,14 +308,25 @@ def test_js_penalty_and_its_gradient_stay_finite_for_extreme_and_masked_logits(d
 
 def test_js_penalty_accepts_a_single_sequence_of_shape_c_by_l():
     z = random_logits(n=1)
-    torch.testing.assert_close(js_smoothness_penalty(z[0], reduction="none"), js_smoothness_penalty(z, reduction="none")[0])
+    torch.testing.assert_close(
+        js_smoothness_penalty(z[0], reduction="none"),
+        js_smoothness_penalty(z, reduction="none")[0],
+    )
 
 
 @pytest.mark.parametrize(
     "z, kwargs, match",
     [
-        (torch.zeros(3), {}, r"input must have shape \(C, L\) or \(N, C, L\); got \(3,\)"),
-        (torch.zeros(1, 3, 4), {"reduction": "avg"}, "reduction must be one of"),
+        (
+            torch.zeros(3),
+            {},
+            r"input must have shape \(C, L\) or \(N, C, L\); got \(3,\)",
+        ),
+        (
+            torch.zeros(1, 3, 4),
+            {"reduction": "avg"},
+            "reduction must be one of",
+        ),
         (torch.full((1, 3, 4), math.nan), {}, "input contains NaN"),
         (torch.zeros(1, 3, 1), {}, "at least two positions"),
         ([[0.0, 1.0]], {}, "input must be a torch.Tensor"),
@@ -256,8 +342,13 @@ def test_js_penalized_cross_entropy_is_cross_entropy_plus_weighted_penalty():
     y = torch.randint(0, 3, (4, 9), generator=gen(3))
     ce = xentlib.cross_entropy(z, y)
     assert js_penalized_cross_entropy(z, y, 0.0).item() == ce.item()
-    torch.testing.assert_close(js_penalized_cross_entropy(z, y, 2.5), ce + 2.5 * js_smoothness_penalty(z))
-    with pytest.raises(ValueError, match="js_weight must be a non-negative number; got -1"):
+    torch.testing.assert_close(
+        js_penalized_cross_entropy(z, y, 2.5),
+        ce + 2.5 * js_smoothness_penalty(z),
+    )
+    with pytest.raises(
+        ValueError, match="js_weight must be a non-negative number; got -1"
+    ):
         js_penalized_cross_entropy(z, y, -1)
 
 
@@ -267,34 +358,58 @@ def test_js_penalized_cross_entropy_is_cross_entropy_plus_weighted_penalty():
 def test_q3_accuracy_agrees_with_scikit_learn_and_takes_the_argmax_of_scores():
     y = torch.randint(0, 3, (5, 20), generator=gen(4))
     pred = torch.randint(0, 3, (5, 20), generator=gen(5))
-    assert q3_accuracy(pred, y) == pytest.approx(accuracy_score(y.flatten(), pred.flatten()), abs=1e-15)
+    assert q3_accuracy(pred, y) == pytest.approx(
+        accuracy_score(y.flatten(), pred.flatten()), abs=1e-15
+    )
     scores = torch.nn.functional.one_hot(pred, 3).transpose(1, 2).double()
     assert q3_accuracy(scores, y) == q3_accuracy(pred, y)
 
 
 def test_q3_accuracy_rejects_mismatched_shapes():
-    with pytest.raises(ValueError, match=r"prediction must have one state per target position \(2, 5\); got \(2, 4\)"):
-        q3_accuracy(torch.zeros(2, 4, dtype=torch.long), torch.zeros(2, 5, dtype=torch.long))
+    with pytest.raises(
+        ValueError,
+        match=(
+            r"prediction must have one state per target position \(2, 5\); got"
+            r" \(2, 4\)"
+        ),
+    ):
+        q3_accuracy(
+            torch.zeros(2, 4, dtype=torch.long),
+            torch.zeros(2, 5, dtype=torch.long),
+        )
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.lists(st.integers(0, 2), min_size=1, max_size=25), min_size=1, max_size=1).map(lambda x: x[0]))
+@given(
+    st.lists(
+        st.lists(st.integers(0, 2), min_size=1, max_size=25),
+        min_size=1,
+        max_size=1,
+    ).map(lambda x: x[0])
+)
 def test_count_segments_and_segment_lengths_agree_with_groupby(seq):
     s = torch.tensor([seq, seq[::-1]])
     ref = [runs(seq), runs(seq[::-1])]
     assert count_segments(s).tolist() == [len(r) for r in ref]
     assert segment_lengths(s).tolist() == [n for r in ref for _, n in r]
     for k in range(3):
-        assert segment_lengths(s, state=k).tolist() == [n for r in ref for kk, n in r if kk == k]
+        assert segment_lengths(s, state=k).tolist() == [
+            n for r in ref for kk, n in r if kk == k
+        ]
 
 
 def test_fragmentation_is_one_for_a_perfect_prediction_and_counts_spurious_segments():
     y = torch.tensor([[0] * 10 + [2] * 5 + [1] * 5])  # 3 true segments
     assert fragmentation(y, y) == 1.0
     broken = y.clone()
-    broken[0, 4] = 2  # one helix residue called coil: the helix becomes 3 segments
+    broken[0, 4] = (
+        2  # one helix residue called coil: the helix becomes 3 segments
+    )
     assert fragmentation(broken, y) == pytest.approx(5 / 3)
-    assert count_segments(torch.zeros(2, 0, dtype=torch.long)).tolist() == [0, 0]
+    assert count_segments(torch.zeros(2, 0, dtype=torch.long)).tolist() == [
+        0,
+        0,
+    ]
 
 
 # --- transitions and Viterbi --------------------------------------------------------
@@ -303,12 +418,19 @@ def test_fragmentation_is_one_for_a_perfect_prediction_and_counts_spurious_segme
 def test_transition_log_probs_are_normalised_counts():
     s = torch.tensor([[0, 0, 1, 1, 1, 2], [2, 2, 0, 0, 0, 0]])
     logA = transition_log_probs(s, pseudocount=0.0)
-    expected = torch.tensor([[4 / 5, 1 / 5, 0.0], [0.0, 2 / 3, 1 / 3], [1 / 2, 0.0, 1 / 2]], dtype=torch.float64)
+    expected = torch.tensor(
+        [[4 / 5, 1 / 5, 0.0], [0.0, 2 / 3, 1 / 3], [1 / 2, 0.0, 1 / 2]],
+        dtype=torch.float64,
+    )
     torch.testing.assert_close(logA.exp(), expected)
     smooth = transition_log_probs(s, pseudocount=1.0).exp()
-    torch.testing.assert_close(smooth.sum(1), torch.ones(3, dtype=torch.float64))
+    torch.testing.assert_close(
+        smooth.sum(1), torch.ones(3, dtype=torch.float64)
+    )
     assert bool((smooth > 0).all())
-    with pytest.raises(ValueError, match=r"states must hold state indices in \[0, 1\]"):
+    with pytest.raises(
+        ValueError, match=r"states must hold state indices in \[0, 1\]"
+    ):
         transition_log_probs(s, n_states=2)
 
 
@@ -329,8 +451,12 @@ def test_viterbi_finds_the_best_path_found_by_enumerating_all_paths(seed):
     g = gen(seed)
     c, length = 3, 1 + seed
     e = torch.randn(c, length, generator=g, dtype=torch.float64)
-    logA = torch.log_softmax(torch.randn(c, c, generator=g, dtype=torch.float64), 1)
-    log_pi = torch.log_softmax(torch.randn(c, generator=g, dtype=torch.float64), 0)
+    logA = torch.log_softmax(
+        torch.randn(c, c, generator=g, dtype=torch.float64), 1
+    )
+    log_pi = torch.log_softmax(
+        torch.randn(c, generator=g, dtype=torch.float64), 0
+    )
     path, score = viterbi_decode(e, logA, log_pi)
     ref_path, ref_score = brute_force_best_path(e, logA, log_pi)
     assert path.tolist() == ref_path
@@ -339,7 +465,9 @@ def test_viterbi_finds_the_best_path_found_by_enumerating_all_paths(seed):
 
 def test_viterbi_decodes_a_batch_like_its_sequences_one_by_one():
     e = torch.randn(5, 3, 11, generator=gen(7), dtype=torch.float64)
-    logA = torch.log_softmax(torch.randn(3, 3, generator=gen(8), dtype=torch.float64), 1)
+    logA = torch.log_softmax(
+        torch.randn(3, 3, generator=gen(8), dtype=torch.float64), 1
+    )
     paths, scores = viterbi_decode(e, logA)
     for n in range(5):
         p, s = viterbi_decode(e[n], logA)
@@ -350,7 +478,9 @@ def test_viterbi_with_flat_transitions_is_the_per_position_argmax_and_respects_f
     e = torch.randn(2, 3, 15, generator=gen(9), dtype=torch.float64)
     flat = torch.zeros(3, 3, dtype=torch.float64)
     assert torch.equal(viterbi_decode(e, flat)[0], e.argmax(1))
-    sticky = torch.full((3, 3), -math.inf, dtype=torch.float64).fill_diagonal_(0.0)  # no state changes
+    sticky = torch.full((3, 3), -math.inf, dtype=torch.float64).fill_diagonal_(
+        0.0
+    )  # no state changes
     paths, _ = viterbi_decode(e, sticky)
     assert (count_segments(paths) == 1).all()
 
@@ -358,10 +488,22 @@ def test_viterbi_with_flat_transitions_is_the_per_position_argmax_and_respects_f
 @pytest.mark.parametrize(
     "args, match",
     [
-        ((torch.zeros(1, 3, 4), torch.zeros(2, 2)), r"log_transitions must be a tensor of shape \(3, 3\); got \(2, 2\)"),
-        ((torch.zeros(1, 3, 4), torch.zeros(3, 3), torch.zeros(2)), r"log_initial must be a tensor of shape \(3,\)"),
+        (
+            (torch.zeros(1, 3, 4), torch.zeros(2, 2)),
+            (
+                r"log_transitions must be a tensor of shape \(3, 3\); got"
+                r" \(2, 2\)"
+            ),
+        ),
+        (
+            (torch.zeros(1, 3, 4), torch.zeros(3, 3), torch.zeros(2)),
+            r"log_initial must be a tensor of shape \(3,\)",
+        ),
         ((torch.zeros(1, 3, 0), torch.zeros(3, 3)), "at least one position"),
-        ((torch.zeros(4), torch.zeros(3, 3)), r"scores must have shape \(C, L\) or \(N, C, L\)"),
+        (
+            (torch.zeros(4), torch.zeros(3, 3)),
+            r"scores must have shape \(C, L\) or \(N, C, L\)",
+        ),
     ],
 )
 def test_viterbi_rejects_bad_input(args, match):
@@ -391,14 +533,27 @@ def test_window_model_training_is_deterministic_and_beats_the_majority_state():
 
 
 def test_train_window_model_rejects_mismatched_residues_and_states():
-    with pytest.raises(ValueError, match=r"residues and states must both have shape \(N, L\)"):
-        train_window_model(torch.zeros(2, 5, dtype=torch.long), torch.zeros(2, 4, dtype=torch.long), window=1)
+    with pytest.raises(
+        ValueError, match=r"residues and states must both have shape \(N, L\)"
+    ):
+        train_window_model(
+            torch.zeros(2, 5, dtype=torch.long),
+            torch.zeros(2, 4, dtype=torch.long),
+            window=1,
+        )
 
 
 def test_the_js_penalty_makes_predictions_less_fragmented():
     (x, y), (xt, yt) = small_problem()
     plain = train_window_model(x, y, window=5, epochs=4, seed=1)
-    smooth = train_window_model(x, y, window=5, epochs=4, seed=1, js_weight=10.0)
+    smooth = train_window_model(
+        x, y, window=5, epochs=4, seed=1, js_weight=10.0
+    )
     predict = xentlib.training.predict
-    assert fragmentation(predict(smooth, xt), yt) < fragmentation(predict(plain, xt), yt) - 0.1
-    assert js_smoothness_penalty(predict(smooth, xt)) < js_smoothness_penalty(predict(plain, xt))
+    assert (
+        fragmentation(predict(smooth, xt), yt)
+        < fragmentation(predict(plain, xt), yt) - 0.1
+    )
+    assert js_smoothness_penalty(predict(smooth, xt)) < js_smoothness_penalty(
+        predict(plain, xt)
+    )

@@ -6,14 +6,21 @@ import torch
 from torch import nn
 
 import xentlib
-from xentlib.calibration import expected_calibration_error, fit_temperature, reliability_curve
+from xentlib.calibration import (
+    expected_calibration_error,
+    fit_temperature,
+    reliability_curve,
+)
 from xentlib.training import accuracy, fit, predict
 
 
 def _blobs(n=200, seed=0):
     g = torch.Generator().manual_seed(seed)
     y = torch.randint(0, 2, (n,), generator=g)
-    x = torch.randn(n, 2, generator=g, dtype=torch.float64) + 3.0 * y[:, None].double()
+    x = (
+        torch.randn(n, 2, generator=g, dtype=torch.float64)
+        + 3.0 * y[:, None].double()
+    )
     return x, y
 
 
@@ -34,8 +41,15 @@ def test_fit_repeats_exactly_under_the_same_seed(batch_size):
     def run():
         torch.manual_seed(1)
         model = nn.Linear(2, 2).double()
-        fit(model, xentlib.cross_entropy, x, y, epochs=5, batch_size=batch_size,
-            generator=torch.Generator().manual_seed(2))
+        fit(
+            model,
+            xentlib.cross_entropy,
+            x,
+            y,
+            epochs=5,
+            batch_size=batch_size,
+            generator=torch.Generator().manual_seed(2),
+        )
         return model.weight.detach().clone()
 
     assert torch.equal(run(), run())
@@ -54,7 +68,13 @@ def test_full_batch_sgd_is_plain_gradient_descent():
 def test_fit_without_target_feeds_the_input_to_the_loss():
     x = torch.rand(40, 3, dtype=torch.float64)
     model = nn.Linear(3, 3).double()
-    history = fit(model, lambda out, inp: ((out - inp) ** 2).mean(), x, epochs=200, lr=0.05)
+    history = fit(
+        model,
+        lambda out, inp: ((out - inp) ** 2).mean(),
+        x,
+        epochs=200,
+        lr=0.05,
+    )
     assert history[-1] < 1e-2
 
 
@@ -65,7 +85,9 @@ def test_fit_rejects_bad_arguments():
         fit(model, xentlib.cross_entropy, x, y, epochs=-1)
     with pytest.raises(ValueError, match="optimizer must be one of"):
         fit(model, xentlib.cross_entropy, x, y, epochs=1, optimizer="lbfgs")
-    with pytest.raises(ValueError, match="target must have one row per input row"):
+    with pytest.raises(
+        ValueError, match="target must have one row per input row"
+    ):
         fit(model, xentlib.cross_entropy, x, y[:5], epochs=1)
 
 
@@ -78,7 +100,15 @@ def test_fit_calls_on_epoch_end_after_each_epoch_in_training_mode_again():
         seen.append((epoch, accuracy(predict(m, x), y)))
         m.eval()  # fit must put the model back in training mode
 
-    fit(model, xentlib.cross_entropy, x, y, epochs=3, lr=0.1, on_epoch_end=after)
+    fit(
+        model,
+        xentlib.cross_entropy,
+        x,
+        y,
+        epochs=3,
+        lr=0.1,
+        on_epoch_end=after,
+    )
     assert [e for e, _ in seen] == [0, 1, 2]
     assert model.training
 
@@ -87,7 +117,9 @@ def test_accuracy_takes_labels_or_scores():
     target = torch.tensor([0, 1, 2, 1])
     assert accuracy(torch.tensor([0, 1, 1, 1]), target) == 0.75
     assert accuracy(torch.eye(3)[[0, 1, 2, 0]], target) == 0.75
-    with pytest.raises(ValueError, match="prediction must hold one class per target"):
+    with pytest.raises(
+        ValueError, match="prediction must hold one class per target"
+    ):
         accuracy(torch.tensor([0, 1]), target)
 
 
@@ -98,7 +130,9 @@ def _reference_ece(conf, outcome, n_bins):
         lo, hi = m / n_bins, (m + 1) / n_bins
         mask = (conf > lo) & (conf <= hi) if m else (conf <= hi)
         if mask.any():
-            total += mask.mean() * abs(outcome[mask].mean() - conf[mask].mean())
+            total += mask.mean() * abs(
+                outcome[mask].mean() - conf[mask].mean()
+            )
     return total
 
 
@@ -106,7 +140,9 @@ def test_binary_ece_matches_a_direct_loop():
     rng = np.random.default_rng(0)
     p = rng.uniform(size=1000)
     y = (rng.uniform(size=1000) < p**2).astype(float)
-    assert expected_calibration_error(p, y) == pytest.approx(_reference_ece(p, y, 15), abs=1e-12)
+    assert expected_calibration_error(p, y) == pytest.approx(
+        _reference_ece(p, y, 15), abs=1e-12
+    )
 
 
 def test_top_label_ece_matches_a_direct_loop():
@@ -115,7 +151,9 @@ def test_top_label_ece_matches_a_direct_loop():
     y = rng.integers(0, 4, size=500)
     conf, pred = probs.max(1), probs.argmax(1)
     expected = _reference_ece(conf, (pred == y).astype(float), 10)
-    assert expected_calibration_error(probs, torch.as_tensor(y), n_bins=10) == pytest.approx(expected, abs=1e-12)
+    assert expected_calibration_error(
+        probs, torch.as_tensor(y), n_bins=10
+    ) == pytest.approx(expected, abs=1e-12)
 
 
 def test_perfectly_calibrated_predictions_have_small_ece_and_confident_wrong_ones_large():
@@ -123,11 +161,15 @@ def test_perfectly_calibrated_predictions_have_small_ece_and_confident_wrong_one
     p = rng.uniform(size=200_000)
     y = (rng.uniform(size=p.size) < p).astype(float)
     assert expected_calibration_error(p, y) < 0.01
-    assert expected_calibration_error(np.ones(10), np.zeros(10)) == pytest.approx(1.0)
+    assert expected_calibration_error(
+        np.ones(10), np.zeros(10)
+    ) == pytest.approx(1.0)
 
 
 def test_bin_edges_are_right_closed():
-    conf, freq, count = reliability_curve(torch.tensor([0.0, 0.5, 1.0]), torch.tensor([0.0, 1.0, 1.0]), n_bins=2)
+    conf, freq, count = reliability_curve(
+        torch.tensor([0.0, 0.5, 1.0]), torch.tensor([0.0, 1.0, 1.0]), n_bins=2
+    )
     assert count.tolist() == [2.0, 1.0]
     assert conf[0].item() == pytest.approx(0.25)
     assert freq[1].item() == 1.0
@@ -138,21 +180,28 @@ def test_calibration_rejects_bad_input():
         expected_calibration_error(torch.tensor([1.5]), torch.tensor([1.0]))
     with pytest.raises(ValueError, match="target must hold 0/1 labels"):
         expected_calibration_error(torch.tensor([0.5]), torch.tensor([2.0]))
-    with pytest.raises(ValueError, match=r"target must hold class indices in \[0, 1\]"):
-        expected_calibration_error(torch.tensor([[0.5, 0.5]]), torch.tensor([2]))
+    with pytest.raises(
+        ValueError, match=r"target must hold class indices in \[0, 1\]"
+    ):
+        expected_calibration_error(
+            torch.tensor([[0.5, 0.5]]), torch.tensor([2])
+        )
     with pytest.raises(ValueError, match="n_bins must be a positive integer"):
-        expected_calibration_error(torch.tensor([0.5]), torch.tensor([1.0]), n_bins=0)
+        expected_calibration_error(
+            torch.tensor([0.5]), torch.tensor([1.0]), n_bins=0
+        )
 
 
 # fit_temperature (chapter 14) ---------------------------------------------------------------
-
 
 
 def _tempered_sample(t0, n=10_000, c=10, seed=0):
     """Logits z and labels drawn from softmax(z / t0): the true temperature is t0."""
     g = torch.Generator().manual_seed(seed)
     z = 3.0 * torch.randn(n, c, generator=g, dtype=torch.float64)
-    y = torch.multinomial(torch.softmax(z / t0, dim=1), 1, generator=g).squeeze(1)
+    y = torch.multinomial(
+        torch.softmax(z / t0, dim=1), 1, generator=g
+    ).squeeze(1)
     return z, y
 
 
@@ -173,8 +222,15 @@ def test_fit_temperature_matches_scipys_bounded_minimiser_of_the_nll():
         s = zn / np.exp(log_t)
         return float(np.mean(logsumexp(s, axis=1) - s[np.arange(len(yn)), yn]))
 
-    ref = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded", options={"xatol": 1e-10})
-    assert fit_temperature(z, y) == pytest.approx(float(np.exp(ref.x)), rel=1e-6)
+    ref = minimize_scalar(
+        nll,
+        bounds=(np.log(0.05), np.log(20.0)),
+        method="bounded",
+        options={"xatol": 1e-10},
+    )
+    assert fit_temperature(z, y) == pytest.approx(
+        float(np.exp(ref.x)), rel=1e-6
+    )
 
 
 def test_fitted_temperature_satisfies_the_optimality_condition():
@@ -198,7 +254,9 @@ def test_fit_temperature_lowers_the_nll_of_overconfident_logits_and_ignores_row_
     overconfident = 3.0 * z  # as if trained to three times the right scale
     t = fit_temperature(overconfident, y)
     assert t == pytest.approx(3.0, rel=0.05)
-    assert xentlib.cross_entropy(overconfident / t, y) < xentlib.cross_entropy(overconfident, y)
+    assert xentlib.cross_entropy(overconfident / t, y) < xentlib.cross_entropy(
+        overconfident, y
+    )
     shifted = overconfident + torch.arange(4000, dtype=torch.float64)[:, None]
     assert fit_temperature(shifted, y) == pytest.approx(t, rel=1e-9)
 
@@ -215,15 +273,27 @@ def test_fit_temperature_rejects_bad_input():
         fit_temperature(z[0], y)
     with pytest.raises(ValueError, match="logits must be finite"):
         fit_temperature(torch.full((4, 3), float("nan")), y)
-    with pytest.raises(ValueError, match=r"target must hold class indices in \[0, 2\]; got values in \[0, 5\]"):
+    with pytest.raises(
+        ValueError,
+        match=(
+            r"target must hold class indices in \[0, 2\]; got values in"
+            r" \[0, 5\]"
+        ),
+    ):
         fit_temperature(z, torch.tensor([0, 1, 5, 0]))
-    with pytest.raises(ValueError, match="target must hold integer class indices"):
+    with pytest.raises(
+        ValueError, match="target must hold integer class indices"
+    ):
         fit_temperature(z, y.double())
     with pytest.raises(ValueError, match=r"target must have shape \(4,\)"):
         fit_temperature(z, y[:2])
-    with pytest.raises(ValueError, match="bounds must satisfy 0 < T_min < T_max"):
+    with pytest.raises(
+        ValueError, match="bounds must satisfy 0 < T_min < T_max"
+    ):
         fit_temperature(z, y, bounds=(2.0, 1.0))
     with pytest.raises(ValueError, match="bounds must be two numbers"):
         fit_temperature(z, y, bounds=(1.0,))
-    with pytest.raises(ValueError, match="iterations must be a positive integer"):
+    with pytest.raises(
+        ValueError, match="iterations must be a positive integer"
+    ):
         fit_temperature(z, y, iterations=0)

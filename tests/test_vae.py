@@ -29,7 +29,9 @@ from xentlib.vae import (
 
 def random_bits(n, d, p, seed):
     gen = torch.Generator().manual_seed(seed)
-    return (torch.rand(n, d, generator=gen, dtype=torch.float64) < p).to(torch.float64)
+    return (torch.rand(n, d, generator=gen, dtype=torch.float64) < p).to(
+        torch.float64
+    )
 
 
 # --------------------------------------------------------------------------- data
@@ -40,26 +42,40 @@ def solubility():
     return load_solubility_fingerprints()
 
 
-def test_solubility_fingerprints_have_the_documented_shapes_and_split(solubility):
+def test_solubility_fingerprints_have_the_documented_shapes_and_split(
+    solubility,
+):
     fp = solubility.fingerprints
     assert fp.shape == (1282, 2048) and fp.dtype == np.uint8
     assert set(np.unique(fp)) == {0, 1}
     assert int(solubility.is_test.sum()) == 257
-    assert solubility.aromatic_rings.min() == 0 and solubility.heavy_atoms.min() >= 1
+    assert (
+        solubility.aromatic_rings.min() == 0
+        and solubility.heavy_atoms.min() >= 1
+    )
     assert solubility.class_names == ("low", "medium", "high")
-    assert len(solubility.smiles) == len(solubility.names) == len(solubility.solubility) == 1282
+    assert (
+        len(solubility.smiles)
+        == len(solubility.names)
+        == len(solubility.solubility)
+        == 1282
+    )
     assert 0.005 < fp.mean() < 0.02  # sparse: about 1 % of the bits are set
     assert fp.sum(1).min() >= 1
 
 
 def test_solubility_classes_follow_the_log_solubility_thresholds(solubility):
     s, c = solubility.solubility, solubility.sol_class
-    np.testing.assert_array_equal(c, np.where(s <= -3, 0, np.where(s <= -1, 1, 2)))
+    np.testing.assert_array_equal(
+        c, np.where(s <= -3, 0, np.where(s <= -1, 1, 2))
+    )
 
 
 def test_solubility_file_matches_the_checksum_in_its_data_card():
     card = data_path("solubility_fingerprints.md").read_text()
-    digest = hashlib.sha256(data_path("solubility_fingerprints.npz").read_bytes()).hexdigest()
+    digest = hashlib.sha256(
+        data_path("solubility_fingerprints.npz").read_bytes()
+    ).hexdigest()
     assert digest in re.findall(r"[0-9a-f]{64}", card)
 
 
@@ -73,17 +89,35 @@ def test_gaussian_kl_matches_torch_distributions():
     q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
     p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
     expected = torch.distributions.kl_divergence(q, p).sum(1)
-    torch.testing.assert_close(gaussian_kl(mu, logvar, reduction="none"), expected, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(gaussian_kl(mu, logvar), expected.mean(), rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(gaussian_kl(mu, logvar, reduction="sum"), expected.sum(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        gaussian_kl(mu, logvar, reduction="none"),
+        expected,
+        rtol=1e-12,
+        atol=1e-12,
+    )
+    torch.testing.assert_close(
+        gaussian_kl(mu, logvar), expected.mean(), rtol=1e-12, atol=1e-12
+    )
+    torch.testing.assert_close(
+        gaussian_kl(mu, logvar, reduction="sum"),
+        expected.sum(),
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 def test_gaussian_kl_matches_a_monte_carlo_estimate():
     mu = torch.tensor([[0.5, -1.0, 2.0]], dtype=torch.float64)
     logvar = torch.tensor([[-1.0, 0.3, 0.0]], dtype=torch.float64)
     gen = torch.Generator().manual_seed(1)
-    z = mu + torch.exp(0.5 * logvar) * torch.randn(200_000, 3, generator=gen, dtype=torch.float64)
-    log_q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar)).log_prob(z).sum(1)
+    z = mu + torch.exp(0.5 * logvar) * torch.randn(
+        200_000, 3, generator=gen, dtype=torch.float64
+    )
+    log_q = (
+        torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+        .log_prob(z)
+        .sum(1)
+    )
     log_p = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(1)
     estimate = (log_q - log_p).mean()
     assert abs(estimate.item() - gaussian_kl(mu, logvar).item()) < 0.02
@@ -98,19 +132,45 @@ def test_gaussian_kl_is_zero_only_at_the_standard_normal():
 
 def test_reconstruction_loss_is_bce_from_logits_summed_over_bits():
     x = random_bits(6, 50, 0.2, seed=2)
-    logits = torch.randn(6, 50, generator=torch.Generator().manual_seed(3), dtype=torch.float64) * 3
-    expected = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
-    torch.testing.assert_close(reconstruction_loss(logits, x, reduction="none"), expected)
+    logits = (
+        torch.randn(
+            6,
+            50,
+            generator=torch.Generator().manual_seed(3),
+            dtype=torch.float64,
+        )
+        * 3
+    )
+    expected = F.binary_cross_entropy_with_logits(
+        logits, x, reduction="none"
+    ).sum(1)
+    torch.testing.assert_close(
+        reconstruction_loss(logits, x, reduction="none"), expected
+    )
     torch.testing.assert_close(reconstruction_loss(logits, x), expected.mean())
-    torch.testing.assert_close(reconstruction_loss(logits, x, reduction="sum"), expected.sum())
+    torch.testing.assert_close(
+        reconstruction_loss(logits, x, reduction="sum"), expected.sum()
+    )
 
 
 def test_reconstruction_gradient_wrt_logits_is_sigmoid_minus_target():
     x = random_bits(8, 64, 0.1, seed=4)
-    logits = torch.randn(8, 64, generator=torch.Generator().manual_seed(5), dtype=torch.float64) * 4
+    logits = (
+        torch.randn(
+            8,
+            64,
+            generator=torch.Generator().manual_seed(5),
+            dtype=torch.float64,
+        )
+        * 4
+    )
     logits.requires_grad_(True)
-    (grad,) = torch.autograd.grad(reconstruction_loss(logits, x, reduction="sum"), logits)
-    torch.testing.assert_close(grad, torch.sigmoid(logits.detach()) - x, rtol=0, atol=1e-14)
+    (grad,) = torch.autograd.grad(
+        reconstruction_loss(logits, x, reduction="sum"), logits
+    )
+    torch.testing.assert_close(
+        grad, torch.sigmoid(logits.detach()) - x, rtol=0, atol=1e-14
+    )
     # The mean over fingerprints divides the same gradient by the batch size.
     (grad_mean,) = torch.autograd.grad(reconstruction_loss(logits, x), logits)
     torch.testing.assert_close(grad_mean, grad / 8, rtol=0, atol=1e-15)
@@ -120,7 +180,9 @@ def test_reconstruction_loss_is_finite_and_exact_for_extreme_logits():
     logits = torch.tensor([[1e4, -1e4, 1e4, -1e4]], dtype=torch.float64)
     x = torch.tensor([[1.0, 0.0, 0.0, 1.0]], dtype=torch.float64)
     # Two right bits cost nothing; two bits wrong by 1e4 each cost 1e4 nats.
-    assert reconstruction_loss(logits, x).item() == pytest.approx(2e4, rel=1e-12)
+    assert reconstruction_loss(logits, x).item() == pytest.approx(
+        2e4, rel=1e-12
+    )
 
 
 # --------------------------------------------------------------------------- Tanimoto
@@ -132,7 +194,10 @@ def test_tanimoto_matches_sklearn_jaccard_score():
     a[0] = 0.0
     b[0] = 0.0  # both empty: 0/0 := 1, as sklearn's zero_division=1.0
     ours = tanimoto_similarity(a, b)
-    ref = [jaccard_score(a[i].numpy(), b[i].numpy(), zero_division=1.0) for i in range(40)]
+    ref = [
+        jaccard_score(a[i].numpy(), b[i].numpy(), zero_division=1.0)
+        for i in range(40)
+    ]
     np.testing.assert_allclose(ours.numpy(), ref, rtol=0, atol=1e-15)
 
 
@@ -157,7 +222,9 @@ def test_pairwise_tanimoto_matches_rowwise_similarity():
     matrix = pairwise_tanimoto(a, b)
     assert matrix.shape == (7, 5)
     for i, j in itertools.product(range(7), range(5)):
-        assert matrix[i, j].item() == pytest.approx(tanimoto_similarity(a[i], b[j]).item(), abs=1e-15)
+        assert matrix[i, j].item() == pytest.approx(
+            tanimoto_similarity(a[i], b[j]).item(), abs=1e-15
+        )
 
 
 def test_best_constant_fingerprint_of_identical_rows_is_that_row():
@@ -168,7 +235,9 @@ def test_best_constant_fingerprint_of_identical_rows_is_that_row():
 
 def test_best_constant_fingerprint_is_a_local_optimum_at_least_as_good_as_every_top_k():
     x = random_bits(60, 40, 0.1, seed=10)
-    x[:, :3] = random_bits(60, 3, 0.7, seed=11)  # a few common bits, as in real fingerprints
+    x[:, :3] = random_bits(
+        60, 3, 0.7, seed=11
+    )  # a few common bits, as in real fingerprints
     c = best_constant_fingerprint(x)
     score = tanimoto_similarity(x, c).mean().item()
     for j in range(40):
@@ -184,7 +253,9 @@ def test_best_constant_fingerprint_is_a_local_optimum_at_least_as_good_as_every_
 
 def test_best_constant_fingerprint_finds_the_brute_force_optimum_on_a_tiny_problem():
     x = random_bits(30, 10, 0.35, seed=12)
-    every = torch.tensor(list(itertools.product([0.0, 1.0], repeat=10)), dtype=torch.float64)
+    every = torch.tensor(
+        list(itertools.product([0.0, 1.0], repeat=10)), dtype=torch.float64
+    )
     best = pairwise_tanimoto(every, x).mean(1).max().item()
     found = tanimoto_similarity(x, best_constant_fingerprint(x)).mean().item()
     assert found == pytest.approx(best, abs=1e-12)
@@ -203,7 +274,10 @@ def tiny_problem(seed=0):
 
 
 def test_vae_shapes_and_deterministic_evaluation_mode():
-    model = FingerprintVAE(VAEConfig(n_bits=64, hidden=16, latent=3), generator=torch.Generator().manual_seed(0))
+    model = FingerprintVAE(
+        VAEConfig(n_bits=64, hidden=16, latent=3),
+        generator=torch.Generator().manual_seed(0),
+    )
     x = tiny_problem()
     logits, mu, logvar = model(x)
     assert logits.shape == (96, 64) and mu.shape == logvar.shape == (96, 3)
@@ -215,12 +289,32 @@ def test_vae_shapes_and_deterministic_evaluation_mode():
 def test_train_vae_lowers_the_negative_elbo_on_a_tiny_problem():
     torch.manual_seed(0)
     x = tiny_problem()
-    model = FingerprintVAE(VAEConfig(n_bits=64, hidden=32, latent=2), generator=torch.Generator().manual_seed(1))
-    before = elbo_terms(model, x, n_samples=8, generator=torch.Generator().manual_seed(2))["neg_elbo"]
-    history = train_vae(model, x, x[:12], epochs=30, lr=2e-2, batch_size=32, generator=torch.Generator().manual_seed(3))
-    after = elbo_terms(model, x, n_samples=8, generator=torch.Generator().manual_seed(2))["neg_elbo"]
+    model = FingerprintVAE(
+        VAEConfig(n_bits=64, hidden=32, latent=2),
+        generator=torch.Generator().manual_seed(1),
+    )
+    before = elbo_terms(
+        model, x, n_samples=8, generator=torch.Generator().manual_seed(2)
+    )["neg_elbo"]
+    history = train_vae(
+        model,
+        x,
+        x[:12],
+        epochs=30,
+        lr=2e-2,
+        batch_size=32,
+        generator=torch.Generator().manual_seed(3),
+    )
+    after = elbo_terms(
+        model, x, n_samples=8, generator=torch.Generator().manual_seed(2)
+    )["neg_elbo"]
     assert after < 0.5 * before
-    assert set(history) == {"train_reconstruction", "train_kl", "held_out_reconstruction", "held_out_kl"}
+    assert set(history) == {
+        "train_reconstruction",
+        "train_kl",
+        "held_out_reconstruction",
+        "held_out_kl",
+    }
     assert all(len(v) == 30 for v in history.values())
     with torch.no_grad():
         recon = (model(x)[0] > 0).float()
@@ -230,10 +324,21 @@ def test_train_vae_lowers_the_negative_elbo_on_a_tiny_problem():
 def test_train_vae_is_deterministic_under_a_seed():
     def run():
         torch.manual_seed(0)
-        model = FingerprintVAE(VAEConfig(n_bits=64, hidden=16, latent=2), generator=torch.Generator().manual_seed(1))
+        model = FingerprintVAE(
+            VAEConfig(n_bits=64, hidden=16, latent=2),
+            generator=torch.Generator().manual_seed(1),
+        )
         x = tiny_problem()
-        history = train_vae(model, x, x[:10], epochs=3, lr=1e-2, batch_size=32, kl_warmup=2,
-                            generator=torch.Generator().manual_seed(2))
+        history = train_vae(
+            model,
+            x,
+            x[:10],
+            epochs=3,
+            lr=1e-2,
+            batch_size=32,
+            kl_warmup=2,
+            generator=torch.Generator().manual_seed(2),
+        )
         return history, [p.detach().clone() for p in model.parameters()]
 
     (h1, p1), (h2, p2) = run(), run()
@@ -245,9 +350,19 @@ def test_train_vae_is_deterministic_under_a_seed():
 def test_evaluating_on_held_out_data_does_not_change_the_training_run():
     def run(held_out):
         torch.manual_seed(0)
-        model = FingerprintVAE(VAEConfig(n_bits=64, hidden=16, latent=2), generator=torch.Generator().manual_seed(1))
-        history = train_vae(model, tiny_problem(), held_out, epochs=3, lr=1e-2, batch_size=32,
-                            generator=torch.Generator().manual_seed(2))
+        model = FingerprintVAE(
+            VAEConfig(n_bits=64, hidden=16, latent=2),
+            generator=torch.Generator().manual_seed(1),
+        )
+        history = train_vae(
+            model,
+            tiny_problem(),
+            held_out,
+            epochs=3,
+            lr=1e-2,
+            batch_size=32,
+            generator=torch.Generator().manual_seed(2),
+        )
         return history["train_reconstruction"], history["train_kl"]
 
     assert run(None) == run(tiny_problem(seed=1)[:10])
@@ -258,7 +373,9 @@ def test_init_output_bias_makes_the_decoder_start_at_the_bit_frequencies():
     model = FingerprintVAE(VAEConfig(n_bits=5, hidden=4, latent=2))
     freq = torch.tensor([0.0, 0.1, 0.5, 0.9, 1.0])
     model.init_output_bias(freq)
-    torch.testing.assert_close(torch.sigmoid(model.decoder[-1].bias), freq.clamp(1e-4, 1 - 1e-4))
+    torch.testing.assert_close(
+        torch.sigmoid(model.decoder[-1].bias), freq.clamp(1e-4, 1 - 1e-4)
+    )
 
 
 # --------------------------------------------------------------------------- error messages
@@ -266,38 +383,68 @@ def test_init_output_bias_makes_the_decoder_start_at_the_bit_frequencies():
 
 def test_errors_name_the_argument_and_what_was_expected():
     x = torch.zeros(2, 4)
-    with pytest.raises(ValueError, match=r"logits must have shape \(N, n_bits\); got shape \(4,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"logits must have shape \(N, n_bits\); got shape \(4,\)",
+    ):
         reconstruction_loss(torch.zeros(4), torch.zeros(4))
-    with pytest.raises(ValueError, match="target must have the same shape as input"):
+    with pytest.raises(
+        ValueError, match="target must have the same shape as input"
+    ):
         reconstruction_loss(x, torch.zeros(2, 5))
     with pytest.raises(ValueError, match="target must hold values in"):
         reconstruction_loss(x, x + 2)
     with pytest.raises(ValueError, match="reduction must be one of"):
         reconstruction_loss(x, x, reduction="avg")
-    with pytest.raises(ValueError, match=r"mu and logvar must have the same shape \(N, K\); got \(2, 4\) and \(2, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=(
+            r"mu and logvar must have the same shape \(N, K\); got \(2, 4\)"
+            r" and \(2, 3\)"
+        ),
+    ):
         gaussian_kl(x, torch.zeros(2, 3))
     with pytest.raises(ValueError, match="a must hold binary fingerprints"):
         tanimoto_similarity(torch.tensor([0.5, 1.0]), torch.tensor([1.0, 1.0]))
-    with pytest.raises(ValueError, match="a and b must have the same number of bits; got 2 and 3"):
+    with pytest.raises(
+        ValueError,
+        match="a and b must have the same number of bits; got 2 and 3",
+    ):
         tanimoto_similarity(torch.ones(2), torch.ones(3))
-    with pytest.raises(ValueError, match=r"a and b must have shapes \(N, D\) and \(M, D\)"):
+    with pytest.raises(
+        ValueError, match=r"a and b must have shapes \(N, D\) and \(M, D\)"
+    ):
         pairwise_tanimoto(torch.ones(2, 3), torch.ones(3))
-    with pytest.raises(ValueError, match=r"max_bits must be an integer in \[1, 4\]; got 9"):
+    with pytest.raises(
+        ValueError, match=r"max_bits must be an integer in \[1, 4\]; got 9"
+    ):
         best_constant_fingerprint(x, max_bits=9)
-    with pytest.raises(ValueError, match="latent must be a positive integer; got 0"):
+    with pytest.raises(
+        ValueError, match="latent must be a positive integer; got 0"
+    ):
         VAEConfig(latent=0)
     model = FingerprintVAE(VAEConfig(n_bits=4, hidden=3, latent=2))
     with pytest.raises(ValueError, match="x must have 4 bits per row; got 5"):
         elbo_terms(model, torch.zeros(2, 5))
-    with pytest.raises(ValueError, match="n_samples must be a positive integer; got 0"):
+    with pytest.raises(
+        ValueError, match="n_samples must be a positive integer; got 0"
+    ):
         elbo_terms(model, x, n_samples=0)
-    with pytest.raises(ValueError, match="epochs must be a non-negative integer; got -1"):
+    with pytest.raises(
+        ValueError, match="epochs must be a non-negative integer; got -1"
+    ):
         train_vae(model, x, epochs=-1)
     with pytest.raises(ValueError, match="beta must be non-negative; got -1"):
         train_vae(model, x, epochs=1, beta=-1)
-    with pytest.raises(ValueError, match="kl_warmup must be a non-negative integer; got 1.5"):
+    with pytest.raises(
+        ValueError, match="kl_warmup must be a non-negative integer; got 1.5"
+    ):
         train_vae(model, x, epochs=1, kl_warmup=1.5)
-    with pytest.raises(ValueError, match=r"bit_frequency must have shape \(4,\); got \(3,\)"):
+    with pytest.raises(
+        ValueError, match=r"bit_frequency must have shape \(4,\); got \(3,\)"
+    ):
         model.init_output_bias(torch.zeros(3))
-    with pytest.raises(ValueError, match="bit_frequency must hold frequencies in"):
+    with pytest.raises(
+        ValueError, match="bit_frequency must hold frequencies in"
+    ):
         model.init_output_bias(torch.tensor([0.0, 0.5, 1.5, 0.2]))

@@ -38,21 +38,42 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in LOW_PRECISION else dtype
 
 
-def check_class_target(target, n_rows: int, n_classes: int, name: str = "target") -> torch.Tensor:
+def check_class_target(
+    target, n_rows: int, n_classes: int, name: str = "target"
+) -> torch.Tensor:
     """``target`` as long class indices: a tensor of shape ``(n_rows,)`` with values in ``[0, n_classes - 1]``."""
     if not isinstance(target, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor of class indices; got {type(target).__name__}")
-    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
-        raise ValueError(f"{name} must hold integer class indices; got dtype {target.dtype}")
+        raise ValueError(
+            f"{name} must be a torch.Tensor of class indices; got"
+            f" {type(target).__name__}"
+        )
+    if (
+        target.is_floating_point()
+        or target.is_complex()
+        or target.dtype == torch.bool
+    ):
+        raise ValueError(
+            f"{name} must hold integer class indices; got dtype {target.dtype}"
+        )
     if target.shape != (n_rows,):
-        raise ValueError(f"{name} must have shape ({n_rows},), one class index per row; got {tuple(target.shape)}")
-    if target.numel() and (int(target.min()) < 0 or int(target.max()) >= n_classes):
+        raise ValueError(
+            f"{name} must have shape ({n_rows},), one class index per row; got"
+            f" {tuple(target.shape)}"
+        )
+    if target.numel() and (
+        int(target.min()) < 0 or int(target.max()) >= n_classes
+    ):
         bad = target[(target < 0) | (target >= n_classes)][0]
-        raise ValueError(f"{name} must hold class indices in [0, {n_classes - 1}]; got {int(bad)}")
+        raise ValueError(
+            f"{name} must hold class indices in [0, {n_classes - 1}]; got"
+            f" {int(bad)}"
+        )
     return target.long()
 
 
-def check_class_indices(y: torch.Tensor, n_classes: int, ignore_index: int, name: str = "target") -> torch.Tensor:
+def check_class_indices(
+    y: torch.Tensor, n_classes: int, ignore_index: int, name: str = "target"
+) -> torch.Tensor:
     """Flat long class indices in ``[0, n_classes - 1]`` or ``ignore_index``; returns the mask of kept rows."""
     keep = y != ignore_index
     bad = keep & ((y < 0) | (y >= n_classes))
@@ -82,7 +103,10 @@ def as_float_tensor(x, name: str) -> torch.Tensor:
     try:
         return torch.as_tensor(x, dtype=torch.float64)
     except (TypeError, ValueError, RuntimeError) as err:
-        raise ValueError(f"{name} must be a tensor or array of numbers; got {type(x).__name__}") from err
+        raise ValueError(
+            f"{name} must be a tensor or array of numbers; got"
+            f" {type(x).__name__}"
+        ) from err
 
 
 def check_no_nan(x: torch.Tensor, name: str) -> None:
@@ -93,12 +117,19 @@ def check_no_nan(x: torch.Tensor, name: str) -> None:
 def check_logits(x: torch.Tensor, name: str = "input") -> None:
     """Logits may be -inf (a masked class) but never NaN or +inf."""
     if not x.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point tensor of logits; got dtype {x.dtype}")
+        raise ValueError(
+            f"{name} must be a floating-point tensor of logits; got dtype"
+            f" {x.dtype}"
+        )
     if x.numel() and bool((torch.isnan(x) | (x == math.inf)).any()):
-        raise ValueError(f"{name} contains NaN or +inf; expected logits in [-inf, inf)")
+        raise ValueError(
+            f"{name} contains NaN or +inf; expected logits in [-inf, inf)"
+        )
 
 
-def check_unit_interval(x: torch.Tensor, name: str, what: str = "probabilities") -> None:
+def check_unit_interval(
+    x: torch.Tensor, name: str, what: str = "probabilities"
+) -> None:
     """No NaN, and every entry in [0, 1]."""
     check_no_nan(x, name)
     if x.numel() and (bool((x < 0).any()) or bool((x > 1).any())):
@@ -116,17 +147,22 @@ def distribution_tolerance(dtype: torch.dtype) -> float:
 def check_distribution(p: torch.Tensor, name: str, dim: int = -1) -> None:
     """Entries in [0, 1] that sum to one along ``dim`` (within sqrt(eps))."""
     if p.dim() == 0:
-        raise ValueError(f"{name} must have at least one dimension (the outcomes); got a scalar")
+        raise ValueError(
+            f"{name} must have at least one dimension (the outcomes); got a"
+            " scalar"
+        )
     check_unit_interval(p, name)
     if p.numel() == 0:
         return
-    sums = p.sum(dim=dim, dtype=torch.float64 if p.dtype != torch.float64 else None)
+    sums = p.sum(
+        dim=dim, dtype=torch.float64 if p.dtype != torch.float64 else None
+    )
     tol = distribution_tolerance(p.dtype)
     worst = (sums - 1).abs().max().item()
     if worst > tol:
         raise ValueError(
-            f"{name} must sum to one along dimension {dim}; found a sum off by {worst:.3g} "
-            f"(tolerance {tol:.1g} for {p.dtype})"
+            f"{name} must sum to one along dimension {dim}; found a sum off by"
+            f" {worst:.3g} (tolerance {tol:.1g} for {p.dtype})"
         )
 
 
@@ -134,7 +170,13 @@ def check_base(base) -> float | None:
     if base is None:
         return None
     if not isinstance(base, (int, float)) or isinstance(base, bool):
-        raise ValueError(f"base must be a positive number other than 1, or None for nats; got {base!r}")
+        raise ValueError(
+            "base must be a positive number other than 1, or None for nats;"
+            f" got {base!r}"
+        )
     if not (base > 0) or base == 1 or math.isinf(base):
-        raise ValueError(f"base must be a positive number other than 1, or None for nats; got {base!r}")
+        raise ValueError(
+            "base must be a positive number other than 1, or None for nats;"
+            f" got {base!r}"
+        )
     return float(base)

@@ -38,7 +38,6 @@ detached tensor. Introduced in chapter 13.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -58,7 +57,12 @@ _ATTACKS = ("fgsm", "pgd")
 
 
 def _check_nonnegative(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
         raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
     return float(value)
 
@@ -73,27 +77,50 @@ def _check_clip(clip) -> tuple[float, float] | None:
     if clip is None:
         return None
     if not isinstance(clip, (tuple, list)) or len(clip) != 2:
-        raise ValueError(f"clip must be None or a pair (low, high) of numbers; got {clip!r}")
+        raise ValueError(
+            f"clip must be None or a pair (low, high) of numbers; got {clip!r}"
+        )
     try:
         low, high = (float(c) for c in clip)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"clip must be None or a pair (low, high) of numbers; got {clip!r}") from err
+        raise ValueError(
+            f"clip must be None or a pair (low, high) of numbers; got {clip!r}"
+        ) from err
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
-        raise ValueError(f"clip must be None or a pair (low, high) of finite numbers with low < high; got {clip!r}")
+        raise ValueError(
+            "clip must be None or a pair (low, high) of finite numbers with"
+            f" low < high; got {clip!r}"
+        )
     return low, high
 
 
 def _check_batch(input, target, clip) -> None:
     if not isinstance(input, torch.Tensor) or not input.is_floating_point():
-        got = f"dtype {input.dtype}" if isinstance(input, torch.Tensor) else type(input).__name__
-        raise ValueError(f"input must be a floating-point tensor of shape (N, ...); got {got}")
+        got = (
+            f"dtype {input.dtype}"
+            if isinstance(input, torch.Tensor)
+            else type(input).__name__
+        )
+        raise ValueError(
+            "input must be a floating-point tensor of shape (N, ...); got"
+            f" {got}"
+        )
     if input.dim() == 0:
-        raise ValueError("input must have a batch dimension, shape (N, ...); got a scalar")
-    if not isinstance(target, torch.Tensor) or target.is_floating_point() or target.dtype == torch.bool:
-        raise ValueError("target must be a tensor of integer class indices of shape (N,)")
+        raise ValueError(
+            "input must have a batch dimension, shape (N, ...); got a scalar"
+        )
+    if (
+        not isinstance(target, torch.Tensor)
+        or target.is_floating_point()
+        or target.dtype == torch.bool
+    ):
+        raise ValueError(
+            "target must be a tensor of integer class indices of shape (N,)"
+        )
     if target.shape != input.shape[:1]:
         raise ValueError(
-            f"target must have shape ({input.shape[0]},), one class index per input row; got {tuple(target.shape)}"
+            f"target must have shape ({input.shape[0]},), one class index per"
+            f" input row; got {tuple(target.shape)}"
         )
     if input.numel() and bool(torch.isnan(input).any()):
         raise ValueError("input contains NaN; expected finite numbers")
@@ -101,12 +128,15 @@ def _check_batch(input, target, clip) -> None:
         low, high = input.min().item(), input.max().item()
         if low < clip[0] or high > clip[1]:
             raise ValueError(
-                f"input must lie inside clip = ({clip[0]:g}, {clip[1]:g}), the valid range of the data; "
-                f"got values in [{low:.6g}, {high:.6g}]"
+                f"input must lie inside clip = ({clip[0]:g}, {clip[1]:g}), the"
+                f" valid range of the data; got values in [{low:.6g},"
+                f" {high:.6g}]"
             )
 
 
-def _input_gradient(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def _input_gradient(
+    model: nn.Module, x: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
     """Gradient of the summed cross-entropy with respect to ``x`` only (parameters' .grad untouched)."""
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
@@ -115,11 +145,15 @@ def _input_gradient(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> 
     return grad
 
 
-def _project(x_adv: torch.Tensor, x: torch.Tensor, epsilon: float, clip) -> torch.Tensor:
+def _project(
+    x_adv: torch.Tensor, x: torch.Tensor, epsilon: float, clip
+) -> torch.Tensor:
     """Back onto the L-inf ball of radius ``epsilon`` around ``x``, then into the valid range."""
     delta = torch.clamp(x_adv - x, min=-epsilon, max=epsilon)
     x_adv = x + delta
-    return x_adv if clip is None else torch.clamp(x_adv, min=clip[0], max=clip[1])
+    return (
+        x_adv if clip is None else torch.clamp(x_adv, min=clip[0], max=clip[1])
+    )
 
 
 class _EvalMode:
@@ -183,7 +217,9 @@ def fgsm_attack(
     with _EvalMode(model):
         grad = _input_gradient(model, x, target)
     x_adv = x + epsilon * grad.sign()
-    return (x_adv if clip is None else torch.clamp(x_adv, min=clip[0], max=clip[1])).detach()
+    return (
+        x_adv if clip is None else torch.clamp(x_adv, min=clip[0], max=clip[1])
+    ).detach()
 
 
 def pgd_attack(
@@ -244,17 +280,28 @@ def pgd_attack(
     clip = _check_clip(clip)
     _check_batch(input, target, clip)
     if generator is not None and generator.device.type != "cpu":
-        raise ValueError(f"generator must be a CPU torch.Generator; got one on {generator.device}")
+        raise ValueError(
+            "generator must be a CPU torch.Generator; got one on"
+            f" {generator.device}"
+        )
     x = input.detach()
     x_adv = x.clone()
     if random_start:
-        noise = torch.rand(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+        noise = torch.rand(x.shape, generator=generator, dtype=x.dtype).to(
+            x.device
+        )
         x_adv = x_adv + (2 * noise - 1) * epsilon
-        x_adv = x_adv if clip is None else torch.clamp(x_adv, min=clip[0], max=clip[1])
+        x_adv = (
+            x_adv
+            if clip is None
+            else torch.clamp(x_adv, min=clip[0], max=clip[1])
+        )
     with _EvalMode(model):
         for _ in range(steps):
             grad = _input_gradient(model, x_adv, target)
-            x_adv = _project(x_adv.detach() + step_size * grad.sign(), x, epsilon, clip)
+            x_adv = _project(
+                x_adv.detach() + step_size * grad.sign(), x, epsilon, clip
+            )
     return x_adv.detach()
 
 
@@ -309,7 +356,9 @@ def adversarial_accuracy(
     if attack not in _ATTACKS:
         raise ValueError(f"attack must be one of {_ATTACKS}; got {attack!r}")
     if reduction not in ("mean", "none"):
-        raise ValueError(f"reduction must be 'mean' or 'none'; got {reduction!r}")
+        raise ValueError(
+            f"reduction must be 'mean' or 'none'; got {reduction!r}"
+        )
     epsilon = _check_nonnegative(epsilon, "epsilon")
     batch_size = _check_positive_int(batch_size, "batch_size")
     clip = _check_clip(clip)
@@ -321,19 +370,35 @@ def adversarial_accuracy(
         step_size = 2.5 * epsilon / steps if epsilon > 0 else 1.0
     correct = []
     for start in range(0, input.shape[0], batch_size):
-        x, y = input[start : start + batch_size], target[start : start + batch_size]
+        x, y = (
+            input[start : start + batch_size],
+            target[start : start + batch_size],
+        )
         if attack == "fgsm":
             x_adv = fgsm_attack(model, x, y, epsilon, clip=clip)
         else:
-            x_adv = pgd_attack(model, x, y, epsilon, step_size, steps, random_start=random_start,
-                               generator=generator, clip=clip)
+            x_adv = pgd_attack(
+                model,
+                x,
+                y,
+                epsilon,
+                step_size,
+                steps,
+                random_start=random_start,
+                generator=generator,
+                clip=clip,
+            )
         was_training = model.training
         model.eval()
         with torch.no_grad():
             correct.append(model(x_adv).argmax(dim=1) == y)
         model.train(was_training)
     correct = torch.cat(correct)
-    return correct if reduction == "none" else correct.sum().item() / correct.numel()
+    return (
+        correct
+        if reduction == "none"
+        else correct.sum().item() / correct.numel()
+    )
 
 
 class AdversarialTraining(nn.Module):
@@ -383,9 +448,20 @@ class AdversarialTraining(nn.Module):
         self.generator = generator
         self.clip = _check_clip(clip)
 
-    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        x_adv = pgd_attack(self.model, input, target, self.epsilon, self.step_size, self.steps,
-                           random_start=self.random_start, generator=self.generator, clip=self.clip)
+    def forward(
+        self, input: torch.Tensor, target: torch.Tensor
+    ) -> torch.Tensor:
+        x_adv = pgd_attack(
+            self.model,
+            input,
+            target,
+            self.epsilon,
+            self.step_size,
+            self.steps,
+            random_start=self.random_start,
+            generator=self.generator,
+            clip=self.clip,
+        )
         return self.model(x_adv)
 
 
@@ -434,7 +510,24 @@ def fit_adversarial(
     """
     clip = _check_clip(clip)
     _check_batch(input, target, clip)
-    wrapper = AdversarialTraining(model, epsilon, step_size, steps, random_start=random_start,
-                                  generator=generator, clip=clip)
-    return fit(wrapper, cross_entropy, (input, target), target, epochs=epochs, lr=lr, batch_size=batch_size,
-               generator=generator, progress=progress, desc=desc)
+    wrapper = AdversarialTraining(
+        model,
+        epsilon,
+        step_size,
+        steps,
+        random_start=random_start,
+        generator=generator,
+        clip=clip,
+    )
+    return fit(
+        wrapper,
+        cross_entropy,
+        (input, target),
+        target,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        generator=generator,
+        progress=progress,
+        desc=desc,
+    )

@@ -35,11 +35,23 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["METHODS", "Measurement", "available_methods", "compare_methods", "format_table", "measure"]
+__all__ = [
+    "METHODS",
+    "Measurement",
+    "available_methods",
+    "compare_methods",
+    "format_table",
+    "measure",
+]
 
 METHODS = ("naive", "xentlib", "liger", "cce")
 
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "float64": torch.float64}
+_DTYPES = {
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+    "float64": torch.float64,
+}
 
 
 @dataclass
@@ -60,7 +72,9 @@ def _loss_function(method: str, chunk_size: int | None):
     if method == "xentlib":
         from .scale import linear_cross_entropy
 
-        return lambda h, w, y: linear_cross_entropy(h, w, y, chunk_size=chunk_size)
+        return lambda h, w, y: linear_cross_entropy(
+            h, w, y, chunk_size=chunk_size
+        )
     if method == "liger":
         from liger_kernel.transformers import LigerFusedLinearCrossEntropyLoss
 
@@ -77,7 +91,10 @@ def available_methods(device: str) -> list[str]:
     """The methods that can run here: Liger and CCE need their packages and a CUDA device."""
     found = ["naive", "xentlib"]
     if device.startswith("cuda"):
-        for method, module in (("liger", "liger_kernel"), ("cce", "cut_cross_entropy")):
+        for method, module in (
+            ("liger", "liger_kernel"),
+            ("cce", "cut_cross_entropy"),
+        ):
             try:
                 __import__(module)
             except ImportError:
@@ -127,12 +144,19 @@ def measure(
     scaled by ``1/sqrt(hidden)`` like a trained output layer.
     """
     if dtype not in _DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(_DTYPES)}; got {dtype!r}")
+        raise ValueError(
+            f"dtype must be one of {sorted(_DTYPES)}; got {dtype!r}"
+        )
     if min(tokens, hidden, vocab) < 1 or repeats < 1:
-        raise ValueError("tokens, hidden, vocab and repeats must be positive integers")
+        raise ValueError(
+            "tokens, hidden, vocab and repeats must be positive integers"
+        )
     dev = torch.device(device)
     cuda = dev.type == "cuda"
-    result = Measurement(method=method, device=torch.cuda.get_device_name(dev) if cuda else "cpu")
+    result = Measurement(
+        method=method,
+        device=torch.cuda.get_device_name(dev) if cuda else "cpu",
+    )
     try:
         loss_fn = _loss_function(method, chunk_size)
     except ImportError as err:
@@ -141,7 +165,11 @@ def measure(
     g = torch.Generator().manual_seed(seed)
     dt = _DTYPES[dtype]
     h = torch.randn(tokens, hidden, generator=g).to(dev, dt).requires_grad_()
-    w = (torch.randn(vocab, hidden, generator=g) / hidden**0.5).to(dev, dt).requires_grad_()
+    w = (
+        (torch.randn(vocab, hidden, generator=g) / hidden**0.5)
+        .to(dev, dt)
+        .requires_grad_()
+    )
     y = torch.randint(0, vocab, (tokens,), generator=g).to(dev)
 
     def one_pass():
@@ -169,8 +197,12 @@ def measure(
             one_pass()
             times.append(time.perf_counter() - start)
         result.seconds = statistics.median(times)
-    except Exception as err:  # a method that cannot run at this size is reported, not fatal
-        result.error = f"{type(err).__name__}: {str(err).splitlines()[0][:120]}"
+    except (
+        Exception
+    ) as err:  # a method that cannot run at this size is reported, not fatal
+        result.error = (
+            f"{type(err).__name__}: {str(err).splitlines()[0][:120]}"
+        )
     return result
 
 
@@ -188,24 +220,47 @@ def compare_methods(
     timeout: float = 600,
 ) -> list[Measurement]:
     """Measure each method in its own fresh Python process and return the measurements, naive first."""
-    methods = list(methods) if methods is not None else available_methods(device)
+    methods = (
+        list(methods) if methods is not None else available_methods(device)
+    )
     unknown = set(methods) - set(METHODS)
     if unknown:
-        raise ValueError(f"methods must be among {METHODS}; got {sorted(unknown)}")
+        raise ValueError(
+            f"methods must be among {METHODS}; got {sorted(unknown)}"
+        )
     out = []
     for method in methods:
-        args = dict(method=method, tokens=tokens, hidden=hidden, vocab=vocab, dtype=dtype, device=device,
-                    repeats=repeats, chunk_size=chunk_size, seed=seed)
+        args = dict(
+            method=method,
+            tokens=tokens,
+            hidden=hidden,
+            vocab=vocab,
+            dtype=dtype,
+            device=device,
+            repeats=repeats,
+            chunk_size=chunk_size,
+            seed=seed,
+        )
         proc = subprocess.run(
             [sys.executable, "-m", "xentlib.benchmark", json.dumps(args)],
-            capture_output=True, text=True, timeout=timeout,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
             env={**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"},
         )
         if proc.returncode != 0:
             tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            out.append(Measurement(method=method, device=device, error=f"worker failed: {tail[:160]}"))
+            out.append(
+                Measurement(
+                    method=method,
+                    device=device,
+                    error=f"worker failed: {tail[:160]}",
+                )
+            )
         else:
-            out.append(Measurement(**json.loads(proc.stdout.strip().splitlines()[-1])))
+            out.append(
+                Measurement(**json.loads(proc.stdout.strip().splitlines()[-1]))
+            )
     return out
 
 
@@ -217,17 +272,20 @@ def format_table(measurements: list[Measurement]) -> str:
         return f"{a / b:.2f}x" if a is not None and b else "-"
 
     lines = [
-        f"{'method':<9} {'time (ms)':>10} {'x naive':>8} {'peak (MiB)':>11} {'x naive':>8} "
-        f"{'above inputs (MiB)':>19} {'x naive':>8}"
+        f"{'method':<9} {'time (ms)':>10} {'x naive':>8} {'peak (MiB)':>11}"
+        f" {'x naive':>8} {'above inputs (MiB)':>19} {'x naive':>8}"
     ]
     for m in measurements:
         if m.error:
             lines.append(f"{m.method:<9} {m.error}")
             continue
         lines.append(
-            f"{m.method:<9} {m.seconds * 1e3:>10.1f} {ratio(m.seconds, base.seconds):>8} "
-            f"{m.peak_bytes / 2**20:>11.0f} {ratio(m.peak_bytes, base.peak_bytes):>8} "
-            f"{m.extra_bytes / 2**20:>19.0f} {ratio(m.extra_bytes, base.extra_bytes):>8}"
+            f"{m.method:<9} {m.seconds * 1e3:>10.1f}"
+            f" {ratio(m.seconds, base.seconds):>8}"
+            f" {m.peak_bytes / 2**20:>11.0f}"
+            f" {ratio(m.peak_bytes, base.peak_bytes):>8}"
+            f" {m.extra_bytes / 2**20:>19.0f}"
+            f" {ratio(m.extra_bytes, base.extra_bytes):>8}"
         )
     return "\n".join(lines)
 

@@ -64,7 +64,15 @@ __all__ = [
 GAS_CONSTANT_KCAL = 1.987204259e-3
 
 _HAIRPIN_FILE = "hairpins.csv.gz"
-_HAIRPIN_INT_FIELDS = ("length", "flank5_len", "stem_len", "loop_len", "flank3_len", "stem_mismatches", "stem_gc")
+_HAIRPIN_INT_FIELDS = (
+    "length",
+    "flank5_len",
+    "stem_len",
+    "loop_len",
+    "flank3_len",
+    "stem_mismatches",
+    "stem_gc",
+)
 
 
 # --------------------------------------------------------------------------- hairpins
@@ -112,13 +120,17 @@ def load_hairpins() -> Hairpins:
         3,000 designed hairpins with their seqfold free energies; see
         ``data/hairpins.md`` for how they were made.
     """
-    with gzip.open(data_path(_HAIRPIN_FILE), "rt", encoding="ascii", newline="") as handle:
+    with gzip.open(
+        data_path(_HAIRPIN_FILE), "rt", encoding="ascii", newline=""
+    ) as handle:
         rows = list(csv.DictReader(handle))
     columns = {
         "id": np.array([r["id"] for r in rows]),
         "sequence": np.array([r["sequence"] for r in rows]),
         "structure": np.array([r["structure"] for r in rows]),
-        "dg": np.array([float(r["dg_kcal_per_mol"]) for r in rows], dtype=np.float64),
+        "dg": np.array(
+            [float(r["dg_kcal_per_mol"]) for r in rows], dtype=np.float64
+        ),
     }
     for name in _HAIRPIN_INT_FIELDS:
         columns[name] = np.array([int(r[name]) for r in rows], dtype=np.int64)
@@ -127,8 +139,14 @@ def load_hairpins() -> Hairpins:
 
 def _check_rule(threshold, scale) -> None:
     for name, value in (("threshold", threshold), ("scale", scale)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-            raise ValueError(f"{name} must be a finite number in kcal/mol; got {value!r}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not np.isfinite(value)
+        ):
+            raise ValueError(
+                f"{name} must be a finite number in kcal/mol; got {value!r}"
+            )
     if scale <= 0:
         raise ValueError(f"scale must be positive (kcal/mol); got {scale!r}")
 
@@ -164,7 +182,12 @@ def activity_probability(dg, threshold: float, scale: float) -> torch.Tensor:
     return torch.sigmoid((threshold - dg) / scale)
 
 
-def sample_activity(dg, threshold: float, scale: float, generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_activity(
+    dg,
+    threshold: float,
+    scale: float,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Draw 0/1 activity labels from :func:`activity_probability`.
 
     Parameters
@@ -181,7 +204,9 @@ def sample_activity(dg, threshold: float, scale: float, generator: torch.Generat
         0.0 / 1.0 labels in ``dg``'s dtype and device.
     """
     prob = activity_probability(dg, threshold, scale)
-    u = torch.rand(prob.shape, generator=generator, dtype=torch.float64).to(device=prob.device, dtype=prob.dtype)
+    u = torch.rand(prob.shape, generator=generator, dtype=torch.float64).to(
+        device=prob.device, dtype=prob.dtype
+    )
     return (u < prob).to(prob.dtype)
 
 
@@ -227,24 +252,36 @@ class StabilityLogistic(nn.Module):
         """The decision boundary :math:`-b/w`, in the units of ``x``."""
         w, b = self.coefficients()
         if w == 0:
-            raise ValueError("the fitted weight is zero, so there is no decision boundary; train the model first")
+            raise ValueError(
+                "the fitted weight is zero, so there is no decision boundary;"
+                " train the model first"
+            )
         return -b / w
 
 
-def _check_binary_regression(x, y, name_x: str = "x") -> tuple[torch.Tensor, torch.Tensor]:
+def _check_binary_regression(
+    x, y, name_x: str = "x"
+) -> tuple[torch.Tensor, torch.Tensor]:
     x = as_float_tensor(x, name_x)
     if x.dim() != 1:
-        raise ValueError(f"{name_x} must have shape (N,); got {tuple(x.shape)}")
+        raise ValueError(
+            f"{name_x} must have shape (N,); got {tuple(x.shape)}"
+        )
     check_no_nan(x, name_x)
     y = as_float_tensor(y, "y").to(device=x.device, dtype=x.dtype)
     if y.shape != x.shape:
-        raise ValueError(f"y must have shape {tuple(x.shape)} like {name_x}; got {tuple(y.shape)}")
+        raise ValueError(
+            f"y must have shape {tuple(x.shape)} like {name_x}; got"
+            f" {tuple(y.shape)}"
+        )
     if y.numel() and not bool(((y == 0) | (y == 1)).all()):
         raise ValueError("y must hold 0/1 labels")
     return x, y
 
 
-def logistic_threshold_standard_error(x, weight: float, bias: float) -> tuple[float, torch.Tensor]:
+def logistic_threshold_standard_error(
+    x, weight: float, bias: float
+) -> tuple[float, torch.Tensor]:
     r"""Standard error of the threshold :math:`x^{*} = -b/w` of a fitted logistic regression.
 
     The covariance of the maximum-likelihood estimate :math:`(\hat w, \hat b)`
@@ -274,10 +311,14 @@ def logistic_threshold_standard_error(x, weight: float, bias: float) -> tuple[fl
     """
     x = as_float_tensor(x, "x").detach().to(device="cpu", dtype=torch.float64)
     if x.dim() != 1 or x.numel() < 2:
-        raise ValueError(f"x must have shape (N,) with N >= 2; got {tuple(x.shape)}")
+        raise ValueError(
+            f"x must have shape (N,) with N >= 2; got {tuple(x.shape)}"
+        )
     check_no_nan(x, "x")
     if not np.isfinite(weight) or weight == 0:
-        raise ValueError(f"weight must be a finite non-zero number; got {weight!r}")
+        raise ValueError(
+            f"weight must be a finite non-zero number; got {weight!r}"
+        )
     design = torch.stack([x, torch.ones_like(x)], dim=1)
     p = torch.sigmoid(weight * x + bias)
     info = design.T @ (design * (p * (1 - p)).unsqueeze(1))
@@ -286,7 +327,9 @@ def logistic_threshold_standard_error(x, weight: float, bias: float) -> tuple[fl
     return float(torch.sqrt(grad @ covariance @ grad)), covariance
 
 
-def fit_logistic_newton(x, y, sample_weight=None, max_iter: int = 50, tol: float = 1e-10) -> torch.Tensor:
+def fit_logistic_newton(
+    x, y, sample_weight=None, max_iter: int = 50, tol: float = 1e-10
+) -> torch.Tensor:
     r"""Maximum-likelihood logistic regression on one feature by Newton's method, batched.
 
     Minimises :math:`\sum_i v_i\,[\mathrm{softplus}(w x_i + b) - y_i (w x_i + b)]`
@@ -321,24 +364,37 @@ def fit_logistic_newton(x, y, sample_weight=None, max_iter: int = 50, tol: float
     """
     x, y = _check_binary_regression(x, y)
     x, y = x.double(), y.double()
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer; got {max_iter!r}")
+    if (
+        isinstance(max_iter, bool)
+        or not isinstance(max_iter, int)
+        or max_iter < 1
+    ):
+        raise ValueError(
+            f"max_iter must be a positive integer; got {max_iter!r}"
+        )
     single = sample_weight is None
     if single:
         v = torch.ones(1, x.numel(), dtype=torch.float64, device=x.device)
     else:
-        v = as_float_tensor(sample_weight, "sample_weight").to(device=x.device, dtype=torch.float64)
+        v = as_float_tensor(sample_weight, "sample_weight").to(
+            device=x.device, dtype=torch.float64
+        )
         if v.dim() == 1:
             single = True
             v = v.unsqueeze(0)
         if v.dim() != 2 or v.shape[1] != x.numel():
-            raise ValueError(f"sample_weight must have shape ({x.numel()},) or (B, {x.numel()}); got {tuple(v.shape)}")
+            raise ValueError(
+                f"sample_weight must have shape ({x.numel()},) or (B,"
+                f" {x.numel()}); got {tuple(v.shape)}"
+            )
         check_no_nan(v, "sample_weight")
         if bool((v < 0).any()):
             raise ValueError("sample_weight must be non-negative")
     center, spread = x.mean(), x.std()
     if not spread > 0:
-        raise ValueError("x must not be constant; a threshold needs inputs on both sides")
+        raise ValueError(
+            "x must not be constant; a threshold needs inputs on both sides"
+        )
     z = (x - center) / spread
     design = torch.stack([z, torch.ones_like(z)], dim=1)  # (N, 2)
     theta = torch.zeros(v.shape[0], 2, dtype=torch.float64, device=x.device)
@@ -348,7 +404,9 @@ def fit_logistic_newton(x, y, sample_weight=None, max_iter: int = 50, tol: float
         hess = torch.einsum("bn,ni,nj->bij", v * p * (1 - p), design, design)
         step = torch.linalg.solve(hess, grad.unsqueeze(-1)).squeeze(-1)
         theta = theta - step
-        if not bool(step.abs().max() > tol):  # also stops on NaN (separable data)
+        if not bool(
+            step.abs().max() > tol
+        ):  # also stops on NaN (separable data)
             break
     w = theta[:, 0] / spread
     b = theta[:, 1] - w * center
@@ -356,7 +414,9 @@ def fit_logistic_newton(x, y, sample_weight=None, max_iter: int = 50, tol: float
     return out[0] if single else out
 
 
-def bootstrap_thresholds(x, y, n_boot: int, generator: torch.Generator | None = None) -> torch.Tensor:
+def bootstrap_thresholds(
+    x, y, n_boot: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Thresholds :math:`-b/w` of logistic regressions refitted on bootstrap resamples.
 
     Each resample draws N examples with replacement (as multinomial counts
@@ -385,7 +445,9 @@ def bootstrap_thresholds(x, y, n_boot: int, generator: torch.Generator | None = 
     n = x.numel()
     draws = torch.randint(n, (n_boot, n), generator=generator)
     ones = torch.ones(n_boot, n, dtype=torch.float64)
-    counts = torch.zeros(n_boot, n, dtype=torch.float64).scatter_add_(1, draws, ones)  # resampling counts
+    counts = torch.zeros(n_boot, n, dtype=torch.float64).scatter_add_(
+        1, draws, ones
+    )  # resampling counts
     wb = fit_logistic_newton(x, y, counts.to(x.device))
     return -wb[:, 1] / wb[:, 0]
 
@@ -393,7 +455,13 @@ def bootstrap_thresholds(x, y, n_boot: int, generator: torch.Generator | None = 
 # --------------------------------------------------------------------------- localisation
 
 #: The compartments of the simulated proteome, in column order.
-COMPARTMENTS = ("nucleus", "cytoplasm", "mitochondrion", "plasma membrane", "secreted")
+COMPARTMENTS = (
+    "nucleus",
+    "cytoplasm",
+    "mitochondrion",
+    "plasma membrane",
+    "secreted",
+)
 
 #: Pairs of compartments (indices into :data:`COMPARTMENTS`) in which simulated
 #: proteins can sit at once, after well-known kinds of dual localisation:
@@ -485,15 +553,31 @@ def simulate_localisation(
         float32 features of shape (N, K * signal_features + composition_features)
         and float32 labels of shape (N, K).
     """
-    for name, value, low in (("n_proteins", n_proteins, 1), ("signal_features", signal_features, 1),
-                             ("composition_features", composition_features, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+    for name, value, low in (
+        ("n_proteins", n_proteins, 1),
+        ("signal_features", signal_features, 1),
+        ("composition_features", composition_features, 0),
+    ):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or value < low
+        ):
+            raise ValueError(
+                f"{name} must be an integer >= {low}; got {value!r}"
+            )
     if not 0.0 <= dual_fraction <= 1.0:
-        raise ValueError(f"dual_fraction must be in [0, 1]; got {dual_fraction!r}")
-    for name, value in (("signal_strength", signal_strength), ("composition_strength", composition_strength)):
+        raise ValueError(
+            f"dual_fraction must be in [0, 1]; got {dual_fraction!r}"
+        )
+    for name, value in (
+        ("signal_strength", signal_strength),
+        ("composition_strength", composition_strength),
+    ):
         if not np.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be a non-negative number; got {value!r}")
+            raise ValueError(
+                f"{name} must be a non-negative number; got {value!r}"
+            )
     k = len(COMPARTMENTS)
     g = dict(generator=generator)
     profiles = torch.randn(k, composition_features, **g)
@@ -505,10 +589,14 @@ def simulate_localisation(
     labels[dual, pairs[pair[dual], 0]] = 1.0
     labels[dual, pairs[pair[dual], 1]] = 1.0
     labels[~dual, single[~dual]] = 1.0
-    signals = signal_strength * labels.repeat_interleave(signal_features, dim=1)
+    signals = signal_strength * labels.repeat_interleave(
+        signal_features, dim=1
+    )
     signals = signals + torch.randn(signals.shape, **g)
     mixture = labels / labels.sum(dim=1, keepdim=True)
-    composition = composition_strength * mixture @ profiles + torch.randn(n_proteins, composition_features, **g)
+    composition = composition_strength * mixture @ profiles + torch.randn(
+        n_proteins, composition_features, **g
+    )
     features = torch.cat([signals, composition], dim=1)
     return LocalisationData(features.to(device), labels.to(device))
 
@@ -531,9 +619,18 @@ class LocalisationMLP(nn.Module):
         Hidden units.
     """
 
-    def __init__(self, n_features: int, n_compartments: int = len(COMPARTMENTS), hidden: int = 32):
+    def __init__(
+        self,
+        n_features: int,
+        n_compartments: int = len(COMPARTMENTS),
+        hidden: int = 32,
+    ):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, n_compartments))
+        self.net = nn.Sequential(
+            nn.Linear(n_features, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, n_compartments),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of shape (N, K) for features of shape (N, D)."""
@@ -543,7 +640,10 @@ class LocalisationMLP(nn.Module):
 def _check_indicators(x, name: str) -> torch.Tensor:
     x = torch.as_tensor(x)
     if x.dim() != 2:
-        raise ValueError(f"{name} must have shape (N, K) of 0/1 indicators; got {tuple(x.shape)}")
+        raise ValueError(
+            f"{name} must have shape (N, K) of 0/1 indicators; got"
+            f" {tuple(x.shape)}"
+        )
     if x.numel() and not bool(((x == 0) | (x == 1)).all()):
         raise ValueError(f"{name} must hold 0/1 indicators")
     return x
@@ -567,8 +667,14 @@ def soft_targets(labels) -> torch.Tensor:
     labels = _check_indicators(labels, "labels")
     counts = labels.sum(dim=1, keepdim=True)
     if labels.shape[0] and bool((counts == 0).any()):
-        raise ValueError("labels must have at least one compartment (a 1) in every row")
-    labels = labels if labels.is_floating_point() else labels.to(torch.get_default_dtype())
+        raise ValueError(
+            "labels must have at least one compartment (a 1) in every row"
+        )
+    labels = (
+        labels
+        if labels.is_floating_point()
+        else labels.to(torch.get_default_dtype())
+    )
     return labels / counts
 
 
@@ -587,7 +693,9 @@ def top1_label_sets(prob) -> torch.Tensor:
     """
     prob = as_float_tensor(prob, "prob")
     if prob.dim() != 2 or prob.shape[1] == 0:
-        raise ValueError(f"prob must have shape (N, K) with K >= 1; got {tuple(prob.shape)}")
+        raise ValueError(
+            f"prob must have shape (N, K) with K >= 1; got {tuple(prob.shape)}"
+        )
     out = torch.zeros_like(prob)
     return out.scatter_(1, prob.argmax(dim=1, keepdim=True), 1.0)
 
@@ -609,7 +717,9 @@ def threshold_label_sets(prob, threshold: float = 0.5) -> torch.Tensor:
     """
     prob = as_float_tensor(prob, "prob")
     if prob.dim() != 2:
-        raise ValueError(f"prob must have shape (N, K); got {tuple(prob.shape)}")
+        raise ValueError(
+            f"prob must have shape (N, K); got {tuple(prob.shape)}"
+        )
     check_unit_interval(prob, "prob")
     if not 0.0 <= threshold < 1.0:
         raise ValueError(f"threshold must be in [0, 1); got {threshold!r}")
@@ -620,9 +730,14 @@ def _check_label_pair(pred, target) -> tuple[torch.Tensor, torch.Tensor]:
     pred = _check_indicators(pred, "pred")
     target = _check_indicators(target, "target")
     if pred.shape != target.shape:
-        raise ValueError(f"pred must have the shape of target {tuple(target.shape)}; got {tuple(pred.shape)}")
+        raise ValueError(
+            f"pred must have the shape of target {tuple(target.shape)}; got"
+            f" {tuple(pred.shape)}"
+        )
     if target.shape[0] == 0:
-        raise ValueError("target is empty; the metric needs at least one example")
+        raise ValueError(
+            "target is empty; the metric needs at least one example"
+        )
     return pred.to(target.device).bool(), target.bool()
 
 

@@ -78,7 +78,10 @@ def find_root(start: Path | None = None) -> Path:
     for folder in (here, *here.parents):
         if (folder / "_toc.yml").is_file():
             return folder
-    raise FileNotFoundError(f"no _toc.yml found at or above {here}; run this from the book's repository")
+    raise FileNotFoundError(
+        f"no _toc.yml found at or above {here}; run this from the book's"
+        " repository"
+    )
 
 
 def _toc_files(entry) -> list[str]:
@@ -105,10 +108,15 @@ def chapters(root: Path) -> list[Path]:
             candidates = [path.with_suffix(s) for s in (".ipynb", ".md")]
             existing = [c for c in candidates if c.is_file()]
             if not existing:
-                raise FileNotFoundError(f"_toc.yml lists {name}, but neither {name}.ipynb nor {name}.md exists")
+                raise FileNotFoundError(
+                    f"_toc.yml lists {name}, but neither {name}.ipynb nor"
+                    f" {name}.md exists"
+                )
             path = existing[0]
         elif not path.is_file():
-            raise FileNotFoundError(f"_toc.yml lists {name}, but {path} does not exist")
+            raise FileNotFoundError(
+                f"_toc.yml lists {name}, but {path} does not exist"
+            )
         if path.suffix == ".ipynb":
             found.append(path)
     return found
@@ -125,9 +133,13 @@ def extract_results(notebook) -> dict[str, float]:
             if not meta.get(RECORD_METADATA_KEY):
                 continue
             name = meta["scrapbook"]["name"]
-            text = output["data"][meta["scrapbook"]["mime_prefix"] + "text/plain"]
+            text = output["data"][
+                meta["scrapbook"]["mime_prefix"] + "text/plain"
+            ]
             if name in results:
-                raise ValueError(f"result {name!r} is recorded twice in one notebook")
+                raise ValueError(
+                    f"result {name!r} is recorded twice in one notebook"
+                )
             results[name] = ast.literal_eval(text)
     return results
 
@@ -158,7 +170,10 @@ def collapse_progress_output(notebook) -> bool:
             continue
         merged, first = [], {}
         for output in cell.outputs:
-            if output.get("output_type") == "stream" and output["name"] in first:
+            if (
+                output.get("output_type") == "stream"
+                and output["name"] in first
+            ):
                 first[output["name"]]["text"] += output["text"]
                 changed = True
                 continue
@@ -166,7 +181,10 @@ def collapse_progress_output(notebook) -> bool:
                 first[output["name"]] = output
             merged.append(output)
         for output in merged:
-            if output.get("output_type") == "stream" and "\r" in output["text"]:
+            if (
+                output.get("output_type") == "stream"
+                and "\r" in output["text"]
+            ):
                 output["text"] = _terminal_text(output["text"])
                 changed = True
         cell.outputs = merged
@@ -190,7 +208,10 @@ def _code_of(notebook) -> str:
     lines = []
     for cell in notebook.cells:
         if cell.cell_type == "code":
-            lines += ["" if line.lstrip().startswith(("%", "!")) else line for line in cell.source.splitlines()]
+            lines += [
+                "" if line.lstrip().startswith(("%", "!")) else line
+                for line in cell.source.splitlines()
+            ]
     return "\n".join(lines)
 
 
@@ -203,7 +224,7 @@ def _xentlib_object(dotted: str):
     for i, part in enumerate(parts[1:], start=1):
         if not hasattr(obj, part):
             try:
-                obj = importlib.import_module(".".join(parts[:i + 1]))
+                obj = importlib.import_module(".".join(parts[: i + 1]))
                 continue
             except ImportError:
                 return None
@@ -216,7 +237,10 @@ def _qualified_name(obj) -> str | None:
 
     if isinstance(obj, types.ModuleType):
         return obj.__name__
-    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    module, qualname = (
+        getattr(obj, "__module__", None),
+        getattr(obj, "__qualname__", None),
+    )
     if module and qualname and module.startswith("xentlib"):
         return f"{module}.{qualname}"
     return None
@@ -225,14 +249,20 @@ def _qualified_name(obj) -> str | None:
 def _names_used(code: str) -> set[str]:
     """The dotted xentlib names (``xentlib.losses.cross_entropy``) that a chapter's code imports or uses."""
     tree = ast.parse(code)
-    aliases: dict[str, str] = {}   # local name -> dotted xentlib name
+    aliases: dict[str, str] = {}  # local name -> dotted xentlib name
     used: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for a in node.names:
                 if a.name.split(".")[0] == "xentlib":
-                    aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else "xentlib"
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "xentlib":
+                    aliases[a.asname or a.name.split(".")[0]] = (
+                        a.name if a.asname else "xentlib"
+                    )
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.split(".")[0] == "xentlib"
+        ):
             for a in node.names:
                 aliases[a.asname or a.name] = f"{node.module}.{a.name}"
                 used.add(f"{node.module}.{a.name}")
@@ -274,15 +304,23 @@ def chapter_usage(root: Path) -> dict[str, list[str]]:
 
 
 def _doc_link(stem: str, text: str | None = None) -> str:
-    return f":doc:`{text} </chapters/{stem}>`" if text else f":doc:`/chapters/{stem}`"
+    return (
+        f":doc:`{text} </chapters/{stem}>`"
+        if text
+        else f":doc:`/chapters/{stem}`"
+    )
 
 
 def _chapter_number(stem: str) -> str:
     return stem.split("_")[0].lstrip("0") or "0"
 
 
-def book_note(name: str, usage: dict[str, list[str]], docs: tuple[str | None, ...] = (),
-              stems: tuple[str, ...] = ()) -> list[str]:
+def book_note(
+    name: str,
+    usage: dict[str, list[str]],
+    docs: tuple[str | None, ...] = (),
+    stems: tuple[str, ...] = (),
+) -> list[str]:
     """The reST lines that link a documented xentlib object back to the chapters that use it.
 
     ``usage`` is :func:`chapter_usage`. An object that no chapter calls itself
@@ -302,13 +340,24 @@ def book_note(name: str, usage: dict[str, list[str]], docs: tuple[str | None, ..
     while module and module not in usage:
         module = module.rsplit(".", 1)[0] if "." in module else ""
     if module:
-        return ["", f"*In the book:* not called by a chapter itself; its module is introduced in "
-                    f"{_doc_link(usage[module][0])}."]
+        return [
+            "",
+            (
+                "*In the book:* not called by a chapter itself; its module is"
+                f" introduced in {_doc_link(usage[module][0])}."
+            ),
+        ]
     by_number = {_chapter_number(stem): stem for stem in stems}
     for doc in docs:
         for number in re.findall(r"[Cc]hapters? (\d+)", doc or ""):
             if number in by_number:
-                return ["", f"*In the book:* used behind the scenes in {_doc_link(by_number[number])}."]
+                return [
+                    "",
+                    (
+                        "*In the book:* used behind the scenes in"
+                        f" {_doc_link(by_number[number])}."
+                    ),
+                ]
     return []
 
 
@@ -317,14 +366,20 @@ def _add_book_note(app, what, name, obj, options, lines) -> None:
         return
     if not hasattr(app, "_xentlib_usage"):
         app._xentlib_usage = chapter_usage(Path(app.srcdir))
-        app._xentlib_stems = tuple(path.stem for path in chapters(Path(app.srcdir)))
+        app._xentlib_stems = tuple(
+            path.stem for path in chapters(Path(app.srcdir))
+        )
     qualified = _qualified_name(obj) or name
     module = sys.modules.get(getattr(obj, "__module__", "") or "")
     docs = (getattr(obj, "__doc__", None), getattr(module, "__doc__", None))
-    lines.extend(book_note(qualified, app._xentlib_usage, docs, app._xentlib_stems))
+    lines.extend(
+        book_note(qualified, app._xentlib_usage, docs, app._xentlib_stems)
+    )
 
 
-def _drop_repeated_scripts(app, pagename, templatename, context, doctree) -> None:
+def _drop_repeated_scripts(
+    app, pagename, templatename, context, doctree
+) -> None:
     # Jupyter Book 1 sets up sphinx-thebe and sphinx-togglebutton twice, so each
     # page declared `const THEBE_JS_URL` twice: a JavaScript error on every page.
     scripts = context.get("script_files")
@@ -333,7 +388,10 @@ def _drop_repeated_scripts(app, pagename, templatename, context, doctree) -> Non
     seen, kept = set(), []
     for js in scripts:
         # an inline script is registered with filename None or "", depending on the extension
-        key = (str(getattr(js, "filename", js) or ""), tuple(sorted(getattr(js, "attributes", {}).items())))
+        key = (
+            str(getattr(js, "filename", js) or ""),
+            tuple(sorted(getattr(js, "attributes", {}).items())),
+        )
         if key not in seen:
             seen.add(key)
             kept.append(js)
@@ -342,7 +400,10 @@ def _drop_repeated_scripts(app, pagename, templatename, context, doctree) -> Non
 
 #: The theme reads the colour mode from localStorage, which is empty on a first
 #: visit, and logs a console error before falling back to "auto"; start at "auto".
-_DEFAULT_MODE_JS = 'if (!document.documentElement.dataset.mode) { document.documentElement.dataset.mode = "auto"; }'
+_DEFAULT_MODE_JS = (
+    "if (!document.documentElement.dataset.mode) {"
+    ' document.documentElement.dataset.mode = "auto"; }'
+)
 
 
 def setup(app):
@@ -354,13 +415,18 @@ def setup(app):
     ``sphinx.extra_extensions`` as ``xentlib.book``.
     """
     app.connect("autodoc-process-docstring", _add_book_note)
-    app.connect("html-page-context", _drop_repeated_scripts, priority=100)  # before handlers that end the event
+    app.connect(
+        "html-page-context", _drop_repeated_scripts, priority=100
+    )  # before handlers that end the event
     app.add_js_file(None, body=_DEFAULT_MODE_JS, priority=1)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
 def execute_chapter(
-    path: Path, root: Path, parameters: dict | None = None, build_dir: Path | None = None
+    path: Path,
+    root: Path,
+    parameters: dict | None = None,
+    build_dir: Path | None = None,
 ) -> ChapterRun:
     """Execute one chapter with papermill and write its executed copy and results.
 
@@ -393,10 +459,14 @@ def execute_chapter(
             cwd=str(path.parent),
             progress_bar=False,
         )
-    except Exception as err:  # papermill raises its own PapermillExecutionError
+    except (
+        Exception
+    ) as err:  # papermill raises its own PapermillExecutionError
         error = f"{type(err).__name__}: {err}"
     seconds = time.perf_counter() - start
-    run = ChapterRun(stem=path.stem, seconds=seconds, executed=out, error=error)
+    run = ChapterRun(
+        stem=path.stem, seconds=seconds, executed=out, error=error
+    )
     executed = nbformat.read(out, as_version=4) if out.is_file() else None
     if executed is not None and collapse_progress_output(executed):
         nbformat.write(executed, out)
@@ -406,24 +476,34 @@ def execute_chapter(
         except (ValueError, KeyError, SyntaxError) as err:
             run.error = f"could not collect recorded results: {err}"
         else:
-            results_file.write_text(json.dumps(run.results, indent=2, sort_keys=True) + "\n")
+            results_file.write_text(
+                json.dumps(run.results, indent=2, sort_keys=True) + "\n"
+            )
     return run
 
 
-def execute_book(root: Path, stems: list[str] | None = None) -> list[ChapterRun]:
+def execute_book(
+    root: Path, stems: list[str] | None = None
+) -> list[ChapterRun]:
     """Execute the chapters (all, or those whose stems are given) in order."""
     paths = chapters(root)
     if stems:
         unknown = set(stems) - {p.stem for p in paths}
         if unknown:
-            raise ValueError(f"unknown chapter(s) {sorted(unknown)}; _toc.yml lists {[p.stem for p in paths]}")
+            raise ValueError(
+                f"unknown chapter(s) {sorted(unknown)}; _toc.yml lists"
+                f" {[p.stem for p in paths]}"
+            )
         paths = [p for p in paths if p.stem in stems]
     runs = []
     for path in paths:
         print(f"executing {path.relative_to(root)} ...", flush=True)
         run = execute_chapter(path, root)
         status = "ok" if run.error is None else "FAILED"
-        print(f"  {status} in {run.seconds:.1f} s, {len(run.results)} results", flush=True)
+        print(
+            f"  {status} in {run.seconds:.1f} s, {len(run.results)} results",
+            flush=True,
+        )
         runs.append(run)
     return runs
 
@@ -431,10 +511,15 @@ def execute_book(root: Path, stems: list[str] | None = None) -> list[ChapterRun]
 def timing_table(runs: list[ChapterRun]) -> str:
     """A plain-text table of each chapter's execution time."""
     width = max([len(r.stem) for r in runs] + [len("chapter")])
-    lines = [f"{'chapter':<{width}}  {'seconds':>8}  {'results':>7}  status",
-             f"{'-' * width}  {'-' * 8}  {'-' * 7}  ------"]
+    lines = [
+        f"{'chapter':<{width}}  {'seconds':>8}  {'results':>7}  status",
+        f"{'-' * width}  {'-' * 8}  {'-' * 7}  ------",
+    ]
     for r in runs:
-        lines.append(f"{r.stem:<{width}}  {r.seconds:8.1f}  {len(r.results):7d}  {'ok' if r.error is None else 'FAILED'}")
+        lines.append(
+            f"{r.stem:<{width}}  {r.seconds:8.1f}  {len(r.results):7d} "
+            f" {'ok' if r.error is None else 'FAILED'}"
+        )
     lines.append(f"{'total':<{width}}  {sum(r.seconds for r in runs):8.1f}")
     return "\n".join(lines)
 
@@ -449,7 +534,9 @@ def load_expected(root: Path, stem: str) -> dict[str, dict]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def compare_results(stem: str, results: dict[str, float], expected: dict[str, dict]) -> list[str]:
+def compare_results(
+    stem: str, results: dict[str, float], expected: dict[str, dict]
+) -> list[str]:
     """Every way the recorded ``results`` of chapter ``stem`` leave their expectations.
 
     Returns a list of messages, each naming the chapter, the result, the value
@@ -457,10 +544,14 @@ def compare_results(stem: str, results: dict[str, float], expected: dict[str, di
     """
     failures = []
     for name in sorted(set(expected) - set(results)):
-        failures.append(f"{stem}: result {name!r} is expected but was not recorded")
+        failures.append(
+            f"{stem}: result {name!r} is expected but was not recorded"
+        )
     for name in sorted(set(results) - set(expected)):
-        failures.append(f"{stem}: result {name!r} = {results[name]!r} has no stored expectation "
-                        f"(add it with `make expected`)")
+        failures.append(
+            f"{stem}: result {name!r} = {results[name]!r} has no stored"
+            " expectation (add it with `make expected`)"
+        )
     for name in sorted(set(results) & set(expected)):
         x, spec = results[name], expected[name]
         if not math.isfinite(x):
@@ -471,12 +562,21 @@ def compare_results(stem: str, results: dict[str, float], expected: dict[str, di
             rtol, atol = spec.get("rtol", 0.0), spec.get("atol", 0.0)
             allowed = atol + rtol * abs(value)
             if abs(x - value) > allowed:
-                failures.append(f"{stem}: result {name!r} = {x!r}, expected {value!r} within "
-                                f"{allowed:.3g} (rtol={rtol:g}, atol={atol:g}); off by {abs(x - value):.3g}")
+                failures.append(
+                    f"{stem}: result {name!r} = {x!r}, expected {value!r}"
+                    f" within {allowed:.3g} (rtol={rtol:g}, atol={atol:g});"
+                    f" off by {abs(x - value):.3g}"
+                )
         if "min" in spec and x < spec["min"]:
-            failures.append(f"{stem}: result {name!r} = {x!r} is below its required minimum {spec['min']!r}")
+            failures.append(
+                f"{stem}: result {name!r} = {x!r} is below its required"
+                f" minimum {spec['min']!r}"
+            )
         if "max" in spec and x > spec["max"]:
-            failures.append(f"{stem}: result {name!r} = {x!r} is above its required maximum {spec['max']!r}")
+            failures.append(
+                f"{stem}: result {name!r} = {x!r} is above its required"
+                f" maximum {spec['max']!r}"
+            )
     return failures
 
 
@@ -493,14 +593,31 @@ def write_expected(root: Path, run: ChapterRun) -> list[str]:
     for name, value in sorted(run.results.items()):
         spec = dict(old.get(name, DEFAULT_TOLERANCE))
         if name not in old:
-            notes.append(f"{run.stem}: new result {name!r} = {value!r} with default tolerance {DEFAULT_TOLERANCE}; review it")
-        if "min" in spec and value < spec["min"] or "max" in spec and value > spec["max"]:
-            raise ValueError(f"{run.stem}: result {name!r} = {value!r} breaks its bounds "
-                             f"[{spec.get('min', '-inf')}, {spec.get('max', 'inf')}]; not rewriting expectations")
+            notes.append(
+                f"{run.stem}: new result {name!r} = {value!r} with default"
+                f" tolerance {DEFAULT_TOLERANCE}; review it"
+            )
+        if (
+            "min" in spec
+            and value < spec["min"]
+            or "max" in spec
+            and value > spec["max"]
+        ):
+            raise ValueError(
+                f"{run.stem}: result {name!r} = {value!r} breaks its bounds"
+                f" [{spec.get('min', '-inf')}, {spec.get('max', 'inf')}]; not"
+                " rewriting expectations"
+            )
         spec["value"] = value
-        new[name] = {k: spec[k] for k in ("value", "rtol", "atol", "min", "max") if k in spec}
+        new[name] = {
+            k: spec[k]
+            for k in ("value", "rtol", "atol", "min", "max")
+            if k in spec
+        }
     for name in sorted(set(old) - set(run.results)):
-        notes.append(f"{run.stem}: dropped result {name!r} (no longer recorded)")
+        notes.append(
+            f"{run.stem}: dropped result {name!r} (no longer recorded)"
+        )
     path = expected_path(root, run.stem)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(new, indent=2) + "\n")
@@ -520,27 +637,44 @@ def _machine_description() -> str:
     if torch.cuda.is_available():
         device = f"CUDA GPU ({torch.cuda.get_device_name(0)})"
     else:
-        device = f"CPU ({torch.get_num_threads()} threads, {os.cpu_count()} cores)"
-    return (f"Python {platform.python_version()}, PyTorch {torch.__version__}, "
-            f"{platform.system()} {platform.machine()}; chapters with `device = \"auto\"` ran on: {device}")
+        device = (
+            f"CPU ({torch.get_num_threads()} threads, {os.cpu_count()} cores)"
+        )
+    return (
+        f"Python {platform.python_version()}, PyTorch {torch.__version__}, "
+        f"{platform.system()} {platform.machine()}; chapters with `device ="
+        f' "auto"` ran on: {device}'
+    )
 
 
 def execution_report(root: Path, runs: list[ChapterRun]) -> str:
     """A Markdown table of the run the site was built from: time, results and regression of each chapter."""
-    rows = ["| chapter | run time (s) | recorded results | against expectations | status |",
-            "|---|--:|--:|---|---|"]
+    rows = [
+        (
+            "| chapter | run time (s) | recorded results | against"
+            " expectations | status |"
+        ),
+        "|---|--:|--:|---|---|",
+    ]
     for run in runs:
-        failures = compare_results(run.stem, run.results, load_expected(root, run.stem))
+        failures = compare_results(
+            run.stem, run.results, load_expected(root, run.stem)
+        )
         check = "all within" if not failures else f"{len(failures)} outside"
         status = "ok" if run.error is None else "failed"
-        rows.append(f"| [{chapter_title(run.executed)}](chapters/{run.stem}.ipynb) | {run.seconds:.1f} | {len(run.results)} "
-                    f"| {check} | {status} |")
+        rows.append(
+            f"| [{chapter_title(run.executed)}](chapters/{run.stem}.ipynb) |"
+            f" {run.seconds:.1f} | {len(run.results)} | {check} | {status} |"
+        )
     total = sum(run.seconds for run in runs)
-    rows.append(f"| **all {len(runs)} chapters** | **{total:.1f}** | "
-                f"**{sum(len(r.results) for r in runs)}** | | |")
+    rows.append(
+        f"| **all {len(runs)} chapters** | **{total:.1f}** | "
+        f"**{sum(len(r.results) for r in runs)}** | | |"
+    )
     when = time.strftime("%Y-%m-%d %H:%M %Z")
-    return "\n".join([f"Built on {when}. {_machine_description()}.", "", *rows])
-
+    return "\n".join(
+        [f"Built on {when}. {_machine_description()}.", "", *rows]
+    )
 
 
 def build_site(root: Path, runs: list[ChapterRun]) -> Path:
@@ -559,22 +693,40 @@ def build_site(root: Path, runs: list[ChapterRun]) -> Path:
     for page in root.glob("*.md"):
         if page.name != "README.md":
             shutil.copy2(page, src / page.name)
-    shutil.copytree(root / "chapters", src / "chapters",
-                    ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
+    shutil.copytree(
+        root / "chapters",
+        src / "chapters",
+        ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"),
+    )
     for run in runs:
         shutil.copy2(run.executed, src / "chapters" / run.executed.name)
     report = src / "execution.md"
     if report.is_file():
         text = report.read_text()
         if EXECUTION_MARKER not in text:
-            raise ValueError(f"execution.md lacks the line {EXECUTION_MARKER!r} to put the report at")
-        report.write_text(text.replace(EXECUTION_MARKER, execution_report(root, runs)))
+            raise ValueError(
+                f"execution.md lacks the line {EXECUTION_MARKER!r} to put the"
+                " report at"
+            )
+        report.write_text(
+            text.replace(EXECUTION_MARKER, execution_report(root, runs))
+        )
     html = root / "_build" / "html"
     if html.exists():
         shutil.rmtree(html)
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(jupyter_book), "build", str(src), "--path-output", str(root),
-           "--builder", "html", "--all", "--warningiserror", "--keep-going"]
+    cmd = [
+        str(jupyter_book),
+        "build",
+        str(src),
+        "--path-output",
+        str(root),
+        "--builder",
+        "html",
+        "--all",
+        "--warningiserror",
+        "--keep-going",
+    ]
     subprocess.run(cmd, check=True, cwd=root)
     return html / "index.html"
 
@@ -603,7 +755,11 @@ def _cmd_build(root: Path) -> int:
         index = build_site(root, runs)
     except subprocess.CalledProcessError:
         print("\n" + timing_table(runs))
-        print("\nrendering FAILED: Jupyter Book reported errors or warnings (see above)", file=sys.stderr)
+        print(
+            "\nrendering FAILED: Jupyter Book reported errors or warnings (see"
+            " above)",
+            file=sys.stderr,
+        )
         return 1
     render = time.perf_counter() - start
     print("\n" + timing_table(runs))
@@ -616,7 +772,9 @@ def _cmd_expected(root: Path, stems: list[str]) -> int:
     runs = execute_book(root, stems)
     print("\n" + timing_table(runs))
     if _report_failures(runs):
-        print("not rewriting any expectations: a chapter failed", file=sys.stderr)
+        print(
+            "not rewriting any expectations: a chapter failed", file=sys.stderr
+        )
         return 1
     for run in runs:
         for note in write_expected(root, run):
@@ -626,13 +784,26 @@ def _cmd_expected(root: Path, stems: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m xentlib.book", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", type=Path, default=None, help="the repository root (default: found from here)")
+    parser = argparse.ArgumentParser(
+        prog="python -m xentlib.book", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="the repository root (default: found from here)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("execute", help="execute chapters and write their recorded results")
+    p = sub.add_parser(
+        "execute", help="execute chapters and write their recorded results"
+    )
     p.add_argument("stems", nargs="*", help="chapter stems (default: all)")
-    sub.add_parser("build", help="execute every chapter, then render the website")
-    p = sub.add_parser("expected", help="rewrite tests/expected from a fresh execution")
+    sub.add_parser(
+        "build", help="execute every chapter, then render the website"
+    )
+    p = sub.add_parser(
+        "expected", help="rewrite tests/expected from a fresh execution"
+    )
     p.add_argument("stems", nargs="*", help="chapter stems (default: all)")
     args = parser.parse_args(argv)
     root = find_root(args.root)

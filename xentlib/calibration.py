@@ -35,9 +35,17 @@ import math
 
 import torch
 
-from ._validation import as_float_tensor, check_distribution, check_unit_interval
+from ._validation import (
+    as_float_tensor,
+    check_distribution,
+    check_unit_interval,
+)
 
-__all__ = ["expected_calibration_error", "fit_temperature", "reliability_curve"]
+__all__ = [
+    "expected_calibration_error",
+    "fit_temperature",
+    "reliability_curve",
+]
 
 
 def _confidence_and_outcome(prob, target) -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,27 +54,45 @@ def _confidence_and_outcome(prob, target) -> tuple[torch.Tensor, torch.Tensor]:
     if prob.dim() == 1:
         check_unit_interval(prob, "prob")
         if target.shape != prob.shape:
-            raise ValueError(f"target must have shape {tuple(prob.shape)} like prob; got {tuple(target.shape)}")
+            raise ValueError(
+                f"target must have shape {tuple(prob.shape)} like prob; got"
+                f" {tuple(target.shape)}"
+            )
         if target.numel() and not bool(((target == 0) | (target == 1)).all()):
-            raise ValueError("target must hold 0/1 labels when prob is 1-D (binary calibration)")
+            raise ValueError(
+                "target must hold 0/1 labels when prob is 1-D (binary"
+                " calibration)"
+            )
         return prob, target.to(prob.dtype)
     if prob.dim() == 2:
         check_distribution(prob, "prob")
         if target.shape != prob.shape[:1]:
-            raise ValueError(f"target must have shape ({prob.shape[0]},) of class indices; got {tuple(target.shape)}")
+            raise ValueError(
+                f"target must have shape ({prob.shape[0]},) of class indices;"
+                f" got {tuple(target.shape)}"
+            )
         if target.is_floating_point():
-            raise ValueError(f"target must hold integer class indices; got dtype {target.dtype}")
-        if target.numel() and (int(target.min()) < 0 or int(target.max()) >= prob.shape[1]):
+            raise ValueError(
+                "target must hold integer class indices; got dtype"
+                f" {target.dtype}"
+            )
+        if target.numel() and (
+            int(target.min()) < 0 or int(target.max()) >= prob.shape[1]
+        ):
             raise ValueError(
                 f"target must hold class indices in [0, {prob.shape[1] - 1}]; "
                 f"got values in [{int(target.min())}, {int(target.max())}]"
             )
         confidence, predicted = prob.max(dim=1)
         return confidence, (predicted == target).to(prob.dtype)
-    raise ValueError(f"prob must have shape (N,) or (N, C); got {tuple(prob.shape)}")
+    raise ValueError(
+        f"prob must have shape (N,) or (N, C); got {tuple(prob.shape)}"
+    )
 
 
-def reliability_curve(prob, target, n_bins: int = 15) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def reliability_curve(
+    prob, target, n_bins: int = 15
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-bin mean confidence, observed frequency and count (the reliability diagram).
 
     Parameters
@@ -86,11 +112,17 @@ def reliability_curve(prob, target, n_bins: int = 15) -> tuple[torch.Tensor, tor
     if not isinstance(n_bins, int) or n_bins < 1:
         raise ValueError(f"n_bins must be a positive integer; got {n_bins!r}")
     confidence, outcome = _confidence_and_outcome(prob, target)
-    inner = torch.linspace(0, 1, n_bins + 1, dtype=confidence.dtype, device=confidence.device)[1:-1]
+    inner = torch.linspace(
+        0, 1, n_bins + 1, dtype=confidence.dtype, device=confidence.device
+    )[1:-1]
     index = torch.bucketize(confidence, inner)  # bin m holds ((m-1)/M, m/M]
     count = torch.bincount(index, minlength=n_bins).to(confidence.dtype)
-    conf_sum = torch.zeros(n_bins, dtype=confidence.dtype, device=confidence.device).index_add_(0, index, confidence)
-    freq_sum = torch.zeros(n_bins, dtype=confidence.dtype, device=confidence.device).index_add_(0, index, outcome)
+    conf_sum = torch.zeros(
+        n_bins, dtype=confidence.dtype, device=confidence.device
+    ).index_add_(0, index, confidence)
+    freq_sum = torch.zeros(
+        n_bins, dtype=confidence.dtype, device=confidence.device
+    ).index_add_(0, index, outcome)
     return conf_sum / count, freq_sum / count, count
 
 
@@ -102,12 +134,25 @@ def expected_calibration_error(prob, target, n_bins: int = 15) -> float:
     confidence, frequency, count = reliability_curve(prob, target, n_bins)
     total = count.sum()
     if total == 0:
-        raise ValueError("prob is empty; calibration needs at least one example")
+        raise ValueError(
+            "prob is empty; calibration needs at least one example"
+        )
     filled = count > 0
-    return float((count[filled] / total * (frequency[filled] - confidence[filled]).abs()).sum())
+    return float(
+        (
+            count[filled]
+            / total
+            * (frequency[filled] - confidence[filled]).abs()
+        ).sum()
+    )
 
 
-def fit_temperature(logits, target, bounds: tuple[float, float] = (0.05, 20.0), iterations: int = 60) -> float:
+def fit_temperature(
+    logits,
+    target,
+    bounds: tuple[float, float] = (0.05, 20.0),
+    iterations: int = 60,
+) -> float:
     r"""Temperature scaling: the :math:`T > 0` that minimises the cross-entropy of ``logits / T``.
 
     Guo et al. (2017) recalibrate a trained classifier by dividing all its
@@ -154,14 +199,22 @@ def fit_temperature(logits, target, bounds: tuple[float, float] = (0.05, 20.0), 
     """
     logits = as_float_tensor(logits, "logits").detach()
     if logits.dim() != 2 or logits.shape[0] == 0 or logits.shape[1] == 0:
-        raise ValueError(f"logits must have shape (N, C) with N, C >= 1; got {tuple(logits.shape)}")
+        raise ValueError(
+            "logits must have shape (N, C) with N, C >= 1; got"
+            f" {tuple(logits.shape)}"
+        )
     if not bool(torch.isfinite(logits).all()):
         raise ValueError("logits must be finite; got NaN or infinite values")
     target = torch.as_tensor(target, device=logits.device)
     if target.shape != logits.shape[:1]:
-        raise ValueError(f"target must have shape ({logits.shape[0]},) of class indices; got {tuple(target.shape)}")
+        raise ValueError(
+            f"target must have shape ({logits.shape[0]},) of class indices;"
+            f" got {tuple(target.shape)}"
+        )
     if target.is_floating_point() or target.dtype == torch.bool:
-        raise ValueError(f"target must hold integer class indices; got dtype {target.dtype}")
+        raise ValueError(
+            f"target must hold integer class indices; got dtype {target.dtype}"
+        )
     if int(target.min()) < 0 or int(target.max()) >= logits.shape[1]:
         raise ValueError(
             f"target must hold class indices in [0, {logits.shape[1] - 1}]; "
@@ -170,11 +223,21 @@ def fit_temperature(logits, target, bounds: tuple[float, float] = (0.05, 20.0), 
     try:
         t_min, t_max = (float(b) for b in bounds)
     except (TypeError, ValueError):
-        raise ValueError(f"bounds must be two numbers (T_min, T_max); got {bounds!r}") from None
+        raise ValueError(
+            f"bounds must be two numbers (T_min, T_max); got {bounds!r}"
+        ) from None
     if not (0 < t_min < t_max < float("inf")):
-        raise ValueError(f"bounds must satisfy 0 < T_min < T_max < inf; got {bounds!r}")
-    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-        raise ValueError(f"iterations must be a positive integer; got {iterations!r}")
+        raise ValueError(
+            f"bounds must satisfy 0 < T_min < T_max < inf; got {bounds!r}"
+        )
+    if (
+        isinstance(iterations, bool)
+        or not isinstance(iterations, int)
+        or iterations < 1
+    ):
+        raise ValueError(
+            f"iterations must be a positive integer; got {iterations!r}"
+        )
 
     z = logits.to(torch.float64)
     z_true = z.gather(1, target.long().unsqueeze(1)).squeeze(1)
@@ -190,7 +253,9 @@ def fit_temperature(logits, target, bounds: tuple[float, float] = (0.05, 20.0), 
         return t_min
     for _ in range(iterations):
         mid = 0.5 * (lo + hi)
-        if slope_in_beta(mid) > 0:  # L rises with beta here: the minimum is at a larger T
+        if (
+            slope_in_beta(mid) > 0
+        ):  # L rises with beta here: the minimum is at a larger T
             lo = mid
         else:
             hi = mid

@@ -37,6 +37,13 @@ def data_path(name: str) -> Path:
     folder = resources.files("xentlib.data")
     path = Path(str(folder / name))
     if not path.is_file():
-        available = sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.endswith(".py"))
-        raise FileNotFoundError(f"no data file {name!r} ships with the book; available: {available}")
+        available = sorted(
+            p.name
+            for p in folder.iterdir()
+            if p.is_file() and not p.name.endswith(".py")
+        )
+        raise FileNotFoundError(
+            f"no data file {name!r} ships with the book; available:"
+            f" {available}"
+        )
     return path

@@ -44,21 +44,32 @@ def _check_temperature(temperature) -> float:
         or not math.isfinite(temperature)
         or temperature <= 0
     ):
-        raise ValueError(f"temperature must be a positive finite number; got {temperature!r}")
+        raise ValueError(
+            "temperature must be a positive finite number; got"
+            f" {temperature!r}"
+        )
     return float(temperature)
 
 
 def _check_logit_matrix(x, name: str) -> None:
     if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor of logits; got {type(x).__name__}")
+        raise ValueError(
+            f"{name} must be a torch.Tensor of logits; got {type(x).__name__}"
+        )
     if x.dim() != 2:
-        raise ValueError(f"{name} must have shape (N, C); got {tuple(x.shape)}")
+        raise ValueError(
+            f"{name} must have shape (N, C); got {tuple(x.shape)}"
+        )
     check_logits(x, name)
     if x.shape[1] == 0:
-        raise ValueError(f"{name} must have at least one class; got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{name} must have at least one class; got shape {tuple(x.shape)}"
+        )
 
 
-def soft_targets(teacher_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+def soft_targets(
+    teacher_logits: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
     r"""The teacher's class probabilities softened by a temperature.
 
     .. math:: p^{T}_{ik} = \mathrm{softmax}(t_i / T)_k
@@ -149,26 +160,47 @@ def distillation_loss(
     _check_logit_matrix(teacher_logits, "teacher_logits")
     if teacher_logits.shape != student_logits.shape:
         raise ValueError(
-            f"teacher_logits must have the shape of student_logits {tuple(student_logits.shape)}; "
-            f"got {tuple(teacher_logits.shape)}"
+            "teacher_logits must have the shape of student_logits"
+            f" {tuple(student_logits.shape)}; got"
+            f" {tuple(teacher_logits.shape)}"
         )
     temperature = _check_temperature(temperature)
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0.0 <= alpha <= 1.0:
+    if (
+        isinstance(alpha, bool)
+        or not isinstance(alpha, numbers.Real)
+        or not 0.0 <= alpha <= 1.0
+    ):
         raise ValueError(f"alpha must be a number in [0, 1]; got {alpha!r}")
     alpha = float(alpha)
     if target is None and alpha < 1.0:
-        raise ValueError(f"target is needed when alpha < 1 (the hard-label term has weight 1 - alpha); got alpha={alpha}")
+        raise ValueError(
+            "target is needed when alpha < 1 (the hard-label term has weight"
+            f" 1 - alpha); got alpha={alpha}"
+        )
 
-    rows = torch.zeros(student_logits.shape[0], dtype=student_logits.dtype, device=student_logits.device)
+    rows = torch.zeros(
+        student_logits.shape[0],
+        dtype=student_logits.dtype,
+        device=student_logits.device,
+    )
     if alpha > 0.0:
         log_q = torch.log_softmax(student_logits / temperature, dim=1)
-        log_p = torch.log_softmax(teacher_logits.detach().to(student_logits.dtype) / temperature, dim=1)
+        log_p = torch.log_softmax(
+            teacher_logits.detach().to(student_logits.dtype) / temperature,
+            dim=1,
+        )
         p = log_p.exp()
         # 0 log 0 = 0: a class the teacher rules out (p = 0) contributes nothing.
-        kl = torch.where(p > 0, p * (log_p - log_q), torch.zeros((), dtype=p.dtype, device=p.device)).sum(1)
+        kl = torch.where(
+            p > 0,
+            p * (log_p - log_q),
+            torch.zeros((), dtype=p.dtype, device=p.device),
+        ).sum(1)
         rows = rows + alpha * temperature**2 * kl
     if alpha < 1.0:
-        rows = rows + (1.0 - alpha) * cross_entropy(student_logits, target, reduction="none")
+        rows = rows + (1.0 - alpha) * cross_entropy(
+            student_logits, target, reduction="none"
+        )
     return reduce_rows(rows, reduction)
 
 
@@ -179,7 +211,13 @@ class MLP(nn.Module):
     wide one as the teacher and a narrow one as the student.
     """
 
-    def __init__(self, in_features: int, num_classes: int, hidden: int = 256, depth: int = 2):
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        hidden: int = 256,
+        depth: int = 2,
+    ):
         super().__init__()
         self.net = mlp(in_features, num_classes, hidden=hidden, depth=depth)
 
@@ -230,7 +268,11 @@ def fit_student(
         The training loss of each epoch.
     """
     if not isinstance(inputs, torch.Tensor) or inputs.dim() != 2:
-        got = tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else type(inputs).__name__
+        got = (
+            tuple(inputs.shape)
+            if isinstance(inputs, torch.Tensor)
+            else type(inputs).__name__
+        )
         raise ValueError(f"inputs must be a tensor of shape (N, D); got {got}")
     if teacher_logits is None:
         loss_fn = cross_entropy
@@ -238,11 +280,18 @@ def fit_student(
         _check_logit_matrix(teacher_logits, "teacher_logits")
         if teacher_logits.shape[0] != inputs.shape[0]:
             raise ValueError(
-                f"teacher_logits must have one row per input ({inputs.shape[0]}); got {teacher_logits.shape[0]}"
+                "teacher_logits must have one row per input"
+                f" ({inputs.shape[0]}); got {teacher_logits.shape[0]}"
             )
         teacher = teacher_logits.detach()
 
-        def loss_fn(output, labels):  # full batch: output's rows are teacher's rows
-            return distillation_loss(output, teacher, labels, temperature=temperature, alpha=alpha)
+        def loss_fn(
+            output, labels
+        ):  # full batch: output's rows are teacher's rows
+            return distillation_loss(
+                output, teacher, labels, temperature=temperature, alpha=alpha
+            )
 
-    return fit(student, loss_fn, inputs, target, epochs=epochs, lr=lr, batch_size=None)
+    return fit(
+        student, loss_fn, inputs, target, epochs=epochs, lr=lr, batch_size=None
+    )

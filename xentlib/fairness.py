@@ -96,11 +96,15 @@ class TabularData:
 
 
 def _read_csv_gz(name: str) -> list[dict[str, str]]:
-    with gzip.open(data_path(name), "rt", encoding="ascii", newline="") as handle:
+    with gzip.open(
+        data_path(name), "rt", encoding="ascii", newline=""
+    ) as handle:
         return list(csv.DictReader(handle))
 
 
-def _encode(rows, numeric, log_numeric, categorical, train: np.ndarray) -> tuple[np.ndarray, list[str]]:
+def _encode(
+    rows, numeric, log_numeric, categorical, train: np.ndarray
+) -> tuple[np.ndarray, list[str]]:
     """Standardised numeric columns (``log1p`` first for ``log_numeric``), then one-hot categoricals."""
     columns, names = [], []
     for name in numeric:
@@ -118,8 +122,21 @@ def _encode(rows, numeric, log_numeric, categorical, train: np.ndarray) -> tuple
     return np.stack(columns, axis=1), names
 
 
-_ADULT_NUMERIC = ("age", "education_num", "capital_gain", "capital_loss", "hours_per_week")
-_ADULT_CATEGORICAL = ("workclass", "marital_status", "occupation", "relationship", "race", "native_country")
+_ADULT_NUMERIC = (
+    "age",
+    "education_num",
+    "capital_gain",
+    "capital_loss",
+    "hours_per_week",
+)
+_ADULT_CATEGORICAL = (
+    "workclass",
+    "marital_status",
+    "occupation",
+    "relationship",
+    "race",
+    "native_country",
+)
 
 
 def load_adult() -> TabularData:
@@ -145,21 +162,38 @@ def load_adult() -> TabularData:
     """
     rows = _read_csv_gz("adult.csv.gz")
     train = np.array([r["split"] == "train" for r in rows])
-    x, names = _encode(rows, _ADULT_NUMERIC, ("capital_gain", "capital_loss"), _ADULT_CATEGORICAL, train)
+    x, names = _encode(
+        rows,
+        _ADULT_NUMERIC,
+        ("capital_gain", "capital_loss"),
+        _ADULT_CATEGORICAL,
+        train,
+    )
     return TabularData(
         x=torch.tensor(x, dtype=torch.float32),
-        y=torch.tensor([r["income"] == ">50K" for r in rows], dtype=torch.float32),
-        group=torch.tensor([r["sex"] == "Female" for r in rows], dtype=torch.int64),
+        y=torch.tensor(
+            [r["income"] == ">50K" for r in rows], dtype=torch.float32
+        ),
+        group=torch.tensor(
+            [r["sex"] == "Female" for r in rows], dtype=torch.int64
+        ),
         train=torch.from_numpy(train),
         feature_names=names,
     )
 
 
 _GERMAN_NUMERIC = ("age", "credit_amount", "duration", "job")
-_GERMAN_CATEGORICAL = ("housing", "saving_accounts", "checking_account", "purpose")
+_GERMAN_CATEGORICAL = (
+    "housing",
+    "saving_accounts",
+    "checking_account",
+    "purpose",
+)
 
 
-def load_german_credit(test_fraction: float = 0.3, seed: int = 0) -> TabularData:
+def load_german_credit(
+    test_fraction: float = 0.3, seed: int = 0
+) -> TabularData:
     """Read the German credit data (``data/german_credit.csv.gz``) with a random train/test split.
 
     1,000 applicants; the label is 1 for good credit risk (700 of them);
@@ -181,18 +215,29 @@ def load_german_credit(test_fraction: float = 0.3, seed: int = 0) -> TabularData
     -------
     TabularData
     """
-    if not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be a number in (0, 1); got {test_fraction!r}")
+    if (
+        not isinstance(test_fraction, (int, float))
+        or not 0 < test_fraction < 1
+    ):
+        raise ValueError(
+            f"test_fraction must be a number in (0, 1); got {test_fraction!r}"
+        )
     rows = _read_csv_gz("german_credit.csv.gz")
     n = len(rows)
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).numpy()
+    order = torch.randperm(
+        n, generator=torch.Generator().manual_seed(seed)
+    ).numpy()
     train = np.zeros(n, dtype=bool)
     train[order[: n - round(test_fraction * n)]] = True
-    x, names = _encode(rows, _GERMAN_NUMERIC, ("credit_amount",), _GERMAN_CATEGORICAL, train)
+    x, names = _encode(
+        rows, _GERMAN_NUMERIC, ("credit_amount",), _GERMAN_CATEGORICAL, train
+    )
     return TabularData(
         x=torch.tensor(x, dtype=torch.float32),
         y=torch.tensor([r["risk"] == "1" for r in rows], dtype=torch.float32),
-        group=torch.tensor([r["sex"] == "female" for r in rows], dtype=torch.int64),
+        group=torch.tensor(
+            [r["sex"] == "female" for r in rows], dtype=torch.int64
+        ),
         train=torch.from_numpy(train),
         feature_names=names,
     )
@@ -205,7 +250,10 @@ def _check_binary(x, name: str, what: str) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         x = torch.as_tensor(np.asarray(x))
     if x.dim() != 1:
-        raise ValueError(f"{name} must be a 1-D tensor of {what}; got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{name} must be a 1-D tensor of {what}; got shape"
+            f" {tuple(x.shape)}"
+        )
     if x.is_complex() or (x.numel() and not bool(((x == 0) | (x == 1)).all())):
         raise ValueError(f"{name} must hold 0/1 {what}; got other values")
     return x
@@ -215,29 +263,52 @@ def _check_group(group, n: int, binary: bool) -> torch.Tensor:
     if not isinstance(group, torch.Tensor):
         group = torch.as_tensor(np.asarray(group))
     if group.dim() != 1 or group.shape[0] != n:
-        raise ValueError(f"group must have shape ({n},), one label per row; got {tuple(group.shape)}")
+        raise ValueError(
+            f"group must have shape ({n},), one label per row; got"
+            f" {tuple(group.shape)}"
+        )
     if group.is_floating_point() or group.is_complex():
         if group.numel() and not bool((group == group.round()).all()):
-            raise ValueError("group must hold integer group labels; got non-integer values")
+            raise ValueError(
+                "group must hold integer group labels; got non-integer values"
+            )
     group = group.long()
-    if binary and group.numel() and not bool(((group == 0) | (group == 1)).all()):
-        raise ValueError("group must hold 0/1 labels (two groups); got other values")
+    if (
+        binary
+        and group.numel()
+        and not bool(((group == 0) | (group == 1)).all())
+    ):
+        raise ValueError(
+            "group must hold 0/1 labels (two groups); got other values"
+        )
     present = torch.unique(group)
     if present.numel() < 2 or (binary and present.numel() != 2):
-        raise ValueError(f"group must contain at least two groups to compare; got {present.tolist()}")
+        raise ValueError(
+            "group must contain at least two groups to compare; got"
+            f" {present.tolist()}"
+        )
     return group
 
 
 def _check_parity_weight(parity_weight) -> None:
-    if isinstance(parity_weight, bool) or not isinstance(parity_weight, (int, float)) \
-            or not math.isfinite(parity_weight) or parity_weight < 0:
-        raise ValueError(f"parity_weight must be a finite number >= 0; got {parity_weight!r}")
+    if (
+        isinstance(parity_weight, bool)
+        or not isinstance(parity_weight, (int, float))
+        or not math.isfinite(parity_weight)
+        or parity_weight < 0
+    ):
+        raise ValueError(
+            "parity_weight must be a finite number >= 0; got"
+            f" {parity_weight!r}"
+        )
 
 
 # --------------------------------------------------------------------------- training
 
 
-def demographic_parity_penalty(input: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
+def demographic_parity_penalty(
+    input: torch.Tensor, group: torch.Tensor
+) -> torch.Tensor:
     r"""Squared gap of the mean predicted probability between two groups.
 
     .. math::
@@ -265,18 +336,28 @@ def demographic_parity_penalty(input: torch.Tensor, group: torch.Tensor) -> torc
         A scalar in :math:`[0, 1]`, in the dtype of ``input``.
     """
     if not isinstance(input, torch.Tensor):
-        raise ValueError(f"input must be a floating-point torch.Tensor of logits; got {type(input).__name__}")
+        raise ValueError(
+            "input must be a floating-point torch.Tensor of logits; got"
+            f" {type(input).__name__}"
+        )
     check_logits(input, "input")
     if input.dim() != 1:
-        raise ValueError(f"input must have shape (N,), one logit per row; got {tuple(input.shape)}")
+        raise ValueError(
+            "input must have shape (N,), one logit per row; got"
+            f" {tuple(input.shape)}"
+        )
     group = _check_group(group, input.shape[0], binary=True).to(input.device)
     return _parity_penalty(input, (group == 1).to(input.dtype))
 
 
-def _parity_penalty(logits: torch.Tensor, in_group_one: torch.Tensor) -> torch.Tensor:
+def _parity_penalty(
+    logits: torch.Tensor, in_group_one: torch.Tensor
+) -> torch.Tensor:
     # Masked sums instead of boolean indexing: no host sync, cheap inside a training loop.
     p = torch.sigmoid(logits)
-    gap = (p * in_group_one).sum() / in_group_one.sum() - (p * (1 - in_group_one)).sum() / (1 - in_group_one).sum()
+    gap = (p * in_group_one).sum() / in_group_one.sum() - (
+        p * (1 - in_group_one)
+    ).sum() / (1 - in_group_one).sum()
     return gap * gap
 
 
@@ -320,12 +401,19 @@ def fair_binary_cross_entropy(
     """
     check_reduction(reduction)
     if reduction == "none":
-        raise ValueError("reduction must be 'mean' or 'sum' for fair_binary_cross_entropy; the parity "
-                         "penalty is a property of the batch, so there is no per-row loss ('none')")
+        raise ValueError(
+            "reduction must be 'mean' or 'sum' for fair_binary_cross_entropy;"
+            " the parity penalty is a property of the batch, so there is no"
+            " per-row loss ('none')"
+        )
     _check_parity_weight(parity_weight)
-    loss = binary_cross_entropy(input, target, reduction="mean")  # validates input and target
+    loss = binary_cross_entropy(
+        input, target, reduction="mean"
+    )  # validates input and target
     group = _check_group(group, input.shape[0], binary=True).to(input.device)
-    loss = loss + parity_weight * _parity_penalty(input, (group == 1).to(loss.dtype))
+    loss = loss + parity_weight * _parity_penalty(
+        input, (group == 1).to(loss.dtype)
+    )
     return loss * input.shape[0] if reduction == "sum" else loss
 
 
@@ -374,15 +462,24 @@ def fit_fair_logistic(
         raise ValueError(f"x must have shape (N, D); got {tuple(x.shape)}")
     y = _check_binary(y, "y", "labels")
     if y.shape[0] != x.shape[0]:
-        raise ValueError(f"y must have one label per row of x ({x.shape[0]}); got {y.shape[0]}")
+        raise ValueError(
+            f"y must have one label per row of x ({x.shape[0]}); got"
+            f" {y.shape[0]}"
+        )
     group = _check_group(group, x.shape[0], binary=True)
     _check_parity_weight(parity_weight)
     generator = torch.Generator().manual_seed(seed)
     model = nn.Sequential(nn.Linear(x.shape[1], 1), nn.Flatten(0))
-    with torch.no_grad():  # seeded on the CPU, so the start is the same on every device
+    with (
+        torch.no_grad()
+    ):  # seeded on the CPU, so the start is the same on every device
         bound = 1 / math.sqrt(x.shape[1])
         for p in model.parameters():
-            p.copy_(torch.empty(p.shape).uniform_(-bound, bound, generator=generator))
+            p.copy_(
+                torch.empty(p.shape).uniform_(
+                    -bound, bound, generator=generator
+                )
+            )
     model = model.to(device=x.device, dtype=x.dtype)
     packed = torch.stack([y.to(x), group.to(x)], dim=1)
 
@@ -392,7 +489,15 @@ def fit_fair_logistic(
         bce = (F.softplus(logits) - target[:, 0] * logits).mean()
         return bce + parity_weight * _parity_penalty(logits, target[:, 1])
 
-    fit(model, loss_fn, x, packed, epochs=epochs, lr=lr, weight_decay=weight_decay)
+    fit(
+        model,
+        loss_fn,
+        x,
+        packed,
+        epochs=epochs,
+        lr=lr,
+        weight_decay=weight_decay,
+    )
     return model.eval()
 
 
@@ -417,7 +522,12 @@ def selection_rates(decisions, group) -> tuple[torch.Tensor, torch.Tensor]:
         The sorted group labels and, for each, :math:`P(\\hat y = 1 \\mid A = a)`
         in float64, on the CPU.
     """
-    decisions = _check_binary(decisions, "decisions", "decisions").detach().cpu().double()
+    decisions = (
+        _check_binary(decisions, "decisions", "decisions")
+        .detach()
+        .cpu()
+        .double()
+    )
     group = _check_group(group, decisions.shape[0], binary=False).cpu()
     groups = torch.unique(group)
     rates = torch.stack([decisions[group == g].mean() for g in groups])
@@ -486,17 +596,28 @@ def equalized_odds_rates(decisions, target, group) -> EqualizedOddsRates:
     EqualizedOddsRates
         ``groups`` (sorted labels), ``tpr`` and ``fpr`` (float64, CPU), one entry per group.
     """
-    decisions = _check_binary(decisions, "decisions", "decisions").detach().cpu().double()
+    decisions = (
+        _check_binary(decisions, "decisions", "decisions")
+        .detach()
+        .cpu()
+        .double()
+    )
     target = _check_binary(target, "target", "labels").detach().cpu()
     if target.shape != decisions.shape:
-        raise ValueError(f"target must have shape {tuple(decisions.shape)} like decisions; got {tuple(target.shape)}")
+        raise ValueError(
+            f"target must have shape {tuple(decisions.shape)} like decisions;"
+            f" got {tuple(target.shape)}"
+        )
     group = _check_group(group, decisions.shape[0], binary=False).cpu()
     groups = torch.unique(group)
     tpr, fpr = [], []
     for g in groups:
         pos, neg = (group == g) & (target == 1), (group == g) & (target == 0)
         if not bool(pos.any()) or not bool(neg.any()):
-            raise ValueError(f"target must hold both labels in every group; group {int(g)} lacks one")
+            raise ValueError(
+                f"target must hold both labels in every group; group {int(g)}"
+                " lacks one"
+            )
         tpr.append(decisions[pos].mean())
         fpr.append(decisions[neg].mean())
     return EqualizedOddsRates(groups, torch.stack(tpr), torch.stack(fpr))
@@ -515,7 +636,10 @@ def equalized_odds_gap(decisions, target, group) -> float:
     float
     """
     rates = equalized_odds_rates(decisions, target, group)
-    return max((rates.tpr.max() - rates.tpr.min()).item(), (rates.fpr.max() - rates.fpr.min()).item())
+    return max(
+        (rates.tpr.max() - rates.tpr.min()).item(),
+        (rates.fpr.max() - rates.fpr.min()).item(),
+    )
 
 
 class GapInterval(NamedTuple):
@@ -571,21 +695,47 @@ def bootstrap_gap_interval(
         ``high`` of the difference, and the resampled differences ``samples``
         (float64, CPU).
     """
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
-        raise ValueError(f"n_resamples must be a positive integer; got {n_resamples!r}")
-    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+    if (
+        isinstance(n_resamples, bool)
+        or not isinstance(n_resamples, int)
+        or n_resamples < 1
+    ):
+        raise ValueError(
+            f"n_resamples must be a positive integer; got {n_resamples!r}"
+        )
+    if (
+        isinstance(level, bool)
+        or not isinstance(level, (int, float))
+        or not 0 < level < 1
+    ):
         raise ValueError(f"level must be a number in (0, 1); got {level!r}")
-    decisions = _check_binary(decisions, "decisions", "decisions").detach().cpu().double()
+    decisions = (
+        _check_binary(decisions, "decisions", "decisions")
+        .detach()
+        .cpu()
+        .double()
+    )
     group = _check_group(group, decisions.shape[0], binary=True).cpu()
     rates = []
     for g in (0, 1):
         members = decisions[group == g]
         # Resampling n decisions with replacement, a fraction r of them ones, gives
         # Binomial(n, r) ones: draw that count directly (same distribution, O(1) per resample).
-        n = torch.full((n_resamples,), float(len(members)), dtype=torch.float64)
-        rates.append(torch.binomial(n, torch.full_like(n, members.mean().item()), generator=generator) / n)
+        n = torch.full(
+            (n_resamples,), float(len(members)), dtype=torch.float64
+        )
+        rates.append(
+            torch.binomial(
+                n,
+                torch.full_like(n, members.mean().item()),
+                generator=generator,
+            )
+            / n
+        )
     samples = rates[1] - rates[0]
     q = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
     low, high = torch.quantile(samples, q).tolist()
-    difference = (decisions[group == 1].mean() - decisions[group == 0].mean()).item()
+    difference = (
+        decisions[group == 1].mean() - decisions[group == 0].mean()
+    ).item()
     return GapInterval(abs(difference), difference, low, high, samples)

@@ -87,8 +87,15 @@ def _check_int(value, name: str, low: int) -> int:
 
 
 def _check_positive(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value > 0) or math.isinf(value):
-        raise ValueError(f"{name} must be a positive finite number; got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (value > 0)
+        or math.isinf(value)
+    ):
+        raise ValueError(
+            f"{name} must be a positive finite number; got {value!r}"
+        )
     return float(value)
 
 
@@ -133,14 +140,32 @@ def sample_ternary_phases(
     _check_int(n, "n", 0)
     spread = _check_positive(spread, "spread")
     centres = TERNARY_PHASES if phases is None else phases
-    if not isinstance(centres, torch.Tensor) or centres.dim() != 2 or centres.shape[0] < 1 or centres.shape[1] < 2:
-        got = tuple(centres.shape) if isinstance(centres, torch.Tensor) else type(centres).__name__
-        raise ValueError(f"phases must be a tensor of shape (K, D) with K >= 1 and D >= 2; got {got}")
+    if (
+        not isinstance(centres, torch.Tensor)
+        or centres.dim() != 2
+        or centres.shape[0] < 1
+        or centres.shape[1] < 2
+    ):
+        got = (
+            tuple(centres.shape)
+            if isinstance(centres, torch.Tensor)
+            else type(centres).__name__
+        )
+        raise ValueError(
+            "phases must be a tensor of shape (K, D) with K >= 1 and D >= 2;"
+            f" got {got}"
+        )
     centres = centres.to(device="cpu", dtype=torch.float64)
-    if bool((centres <= 0).any()) or bool(((centres.sum(1) - 1).abs() > 1e-6).any()):
-        raise ValueError("phases must hold positive fractions that sum to one in each row")
+    if bool((centres <= 0).any()) or bool(
+        ((centres.sum(1) - 1).abs() > 1e-6).any()
+    ):
+        raise ValueError(
+            "phases must hold positive fractions that sum to one in each row"
+        )
     labels = torch.randint(0, centres.shape[0], (n,), generator=generator)
-    noise = torch.randn(n, centres.shape[1], generator=generator, dtype=torch.float64)
+    noise = torch.randn(
+        n, centres.shape[1], generator=generator, dtype=torch.float64
+    )
     return torch.softmax(centres.log()[labels] + spread * noise, dim=1), labels
 
 
@@ -164,9 +189,19 @@ def ternary_to_cartesian(compositions: torch.Tensor) -> torch.Tensor:
     torch.Tensor
         Shape ``(..., 2)``, same dtype and device.
     """
-    if not isinstance(compositions, torch.Tensor) or compositions.dim() == 0 or compositions.shape[-1] != 3:
-        got = tuple(compositions.shape) if isinstance(compositions, torch.Tensor) else type(compositions).__name__
-        raise ValueError(f"compositions must be a tensor of shape (..., 3); got {got}")
+    if (
+        not isinstance(compositions, torch.Tensor)
+        or compositions.dim() == 0
+        or compositions.shape[-1] != 3
+    ):
+        got = (
+            tuple(compositions.shape)
+            if isinstance(compositions, torch.Tensor)
+            else type(compositions).__name__
+        )
+        raise ValueError(
+            f"compositions must be a tensor of shape (..., 3); got {got}"
+        )
     b, c = compositions[..., 1], compositions[..., 2]
     return torch.stack([b + c / 2, c * (math.sqrt(3) / 2)], dim=-1)
 
@@ -205,7 +240,9 @@ def ternary_axes(ax, labels=("A", "B", "C"), grid: int = 5):
             seg = ternary_to_cartesian(torch.stack([a, b]))
             ax.plot(seg[:, 0], seg[:, 1], color="0.85", lw=0.5, zorder=0)
     offsets = [(-0.04, -0.05), (0.04, -0.05), (0.0, 0.04)]
-    for (x, y), (dx, dy), label in zip(ternary_to_cartesian(corners).tolist(), offsets, labels):
+    for (x, y), (dx, dy), label in zip(
+        ternary_to_cartesian(corners).tolist(), offsets, labels
+    ):
         ax.text(x + dx, y + dy, label, ha="center", va="center")
     ax.set_aspect("equal")
     ax.set_xlim(-0.08, 1.08)
@@ -220,7 +257,13 @@ def ternary_axes(ax, labels=("A", "B", "C"), grid: int = 5):
 
 
 def _mlp(n_in: int, hidden: int, depth: int, n_out: int) -> nn.Sequential:
-    return mlp(n_in, n_out, hidden=hidden, depth=depth, activation=lambda: nn.LeakyReLU(0.2))
+    return mlp(
+        n_in,
+        n_out,
+        hidden=hidden,
+        depth=depth,
+        activation=lambda: nn.LeakyReLU(0.2),
+    )
 
 
 class Generator(nn.Module):
@@ -242,10 +285,20 @@ class Generator(nn.Module):
         Number of components of a composition (3 for a ternary system).
     """
 
-    def __init__(self, latent_dim: int = 4, hidden: int = 64, depth: int = 2, n_components: int = 3):
+    def __init__(
+        self,
+        latent_dim: int = 4,
+        hidden: int = 64,
+        depth: int = 2,
+        n_components: int = 3,
+    ):
         super().__init__()
-        for name, value, low in (("latent_dim", latent_dim, 1), ("hidden", hidden, 1), ("depth", depth, 0),
-                                 ("n_components", n_components, 2)):
+        for name, value, low in (
+            ("latent_dim", latent_dim, 1),
+            ("hidden", hidden, 1),
+            ("depth", depth, 0),
+            ("n_components", n_components, 2),
+        ):
             _check_int(value, name, low)
         self.latent_dim = latent_dim
         self.net = _mlp(latent_dim, hidden, depth, n_components)
@@ -254,13 +307,17 @@ class Generator(nn.Module):
         """Compositions of shape ``(N, n_components)`` for noise ``z`` of shape ``(N, latent_dim)``."""
         return torch.softmax(self.net(z), dim=-1)
 
-    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def noise(
+        self, n: int, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """``n`` noise vectors, drawn on the CPU from ``generator`` and moved to the model's device."""
         device = next(self.parameters()).device
         return torch.randn(n, self.latent_dim, generator=generator).to(device)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self, n: int, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """``n`` generated compositions, shape ``(n, n_components)``, without gradients."""
         return self(self.noise(n, generator))
 
@@ -283,7 +340,11 @@ class Discriminator(nn.Module):
 
     def __init__(self, n_features: int = 3, hidden: int = 64, depth: int = 2):
         super().__init__()
-        for name, value, low in (("n_features", n_features, 1), ("hidden", hidden, 1), ("depth", depth, 0)):
+        for name, value, low in (
+            ("n_features", n_features, 1),
+            ("hidden", hidden, 1),
+            ("depth", depth, 0),
+        ):
             _check_int(value, name, low)
         self.net = _mlp(n_features, hidden, depth, 1)
 
@@ -299,11 +360,22 @@ class Discriminator(nn.Module):
 
 def _check_logit_tensor(x, name: str) -> None:
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        got = f"dtype {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"{name} must be a floating-point torch.Tensor of discriminator logits; got {got}")
+        got = (
+            f"dtype {x.dtype}"
+            if isinstance(x, torch.Tensor)
+            else type(x).__name__
+        )
+        raise ValueError(
+            f"{name} must be a floating-point torch.Tensor of discriminator"
+            f" logits; got {got}"
+        )
 
 
-def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+def discriminator_loss(
+    real_logits: torch.Tensor,
+    fake_logits: torch.Tensor,
+    reduction: str = "mean",
+) -> torch.Tensor:
     r"""Binary cross-entropy of a discriminator: real samples are class 1, generated ones class 0.
 
     With :math:`D = \sigma(\ell)`,
@@ -332,15 +404,26 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, red
         A scalar.
     """
     if reduction not in ("mean", "sum"):
-        raise ValueError(f"reduction must be 'mean' or 'sum' (the two batches may differ in size); got {reduction!r}")
+        raise ValueError(
+            "reduction must be 'mean' or 'sum' (the two batches may differ in"
+            f" size); got {reduction!r}"
+        )
     _check_logit_tensor(real_logits, "real_logits")
     _check_logit_tensor(fake_logits, "fake_logits")
-    real = binary_cross_entropy(real_logits, torch.ones_like(real_logits), reduction=reduction)
-    fake = binary_cross_entropy(fake_logits, torch.zeros_like(fake_logits), reduction=reduction)
+    real = binary_cross_entropy(
+        real_logits, torch.ones_like(real_logits), reduction=reduction
+    )
+    fake = binary_cross_entropy(
+        fake_logits, torch.zeros_like(fake_logits), reduction=reduction
+    )
     return real + fake
 
 
-def generator_loss(fake_logits: torch.Tensor, kind: str = "non_saturating", reduction: str = "mean") -> torch.Tensor:
+def generator_loss(
+    fake_logits: torch.Tensor,
+    kind: str = "non_saturating",
+    reduction: str = "mean",
+) -> torch.Tensor:
     r"""The generator's loss on the discriminator's logits for generated samples.
 
     With :math:`\ell` the logit and :math:`D = \sigma(\ell)`:
@@ -370,11 +453,17 @@ def generator_loss(fake_logits: torch.Tensor, kind: str = "non_saturating", redu
         A scalar, or one loss per logit for ``reduction="none"``.
     """
     if kind not in GENERATOR_LOSSES:
-        raise ValueError(f"kind must be one of {GENERATOR_LOSSES}; got {kind!r}")
+        raise ValueError(
+            f"kind must be one of {GENERATOR_LOSSES}; got {kind!r}"
+        )
     _check_logit_tensor(fake_logits, "fake_logits")
     if kind == "saturating":
-        return -binary_cross_entropy(fake_logits, torch.zeros_like(fake_logits), reduction=reduction)
-    return binary_cross_entropy(fake_logits, torch.ones_like(fake_logits), reduction=reduction)
+        return -binary_cross_entropy(
+            fake_logits, torch.zeros_like(fake_logits), reduction=reduction
+        )
+    return binary_cross_entropy(
+        fake_logits, torch.ones_like(fake_logits), reduction=reduction
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -416,18 +505,33 @@ class GANHistory:
 
 def _check_training_args(loss, optimizer, steps, batch_size, lr) -> None:
     if loss not in GENERATOR_LOSSES:
-        raise ValueError(f"loss must be one of {GENERATOR_LOSSES}; got {loss!r}")
+        raise ValueError(
+            f"loss must be one of {GENERATOR_LOSSES}; got {loss!r}"
+        )
     if optimizer not in ("adam", "sgd"):
-        raise ValueError(f"optimizer must be 'adam' or 'sgd'; got {optimizer!r}")
+        raise ValueError(
+            f"optimizer must be 'adam' or 'sgd'; got {optimizer!r}"
+        )
     _check_int(steps, "steps", 0)
     _check_int(batch_size, "batch_size", 1)
     _check_positive(lr, "lr")
 
 
 def _check_real(real, generator: Generator) -> torch.Tensor:
-    if not isinstance(real, torch.Tensor) or real.dim() != 2 or real.shape[0] == 0:
-        got = tuple(real.shape) if isinstance(real, torch.Tensor) else type(real).__name__
-        raise ValueError(f"real must be a non-empty tensor of samples of shape (N, D); got {got}")
+    if (
+        not isinstance(real, torch.Tensor)
+        or real.dim() != 2
+        or real.shape[0] == 0
+    ):
+        got = (
+            tuple(real.shape)
+            if isinstance(real, torch.Tensor)
+            else type(real).__name__
+        )
+        raise ValueError(
+            "real must be a non-empty tensor of samples of shape (N, D); got"
+            f" {got}"
+        )
     first = next(generator.parameters())
     return real.to(device=first.device, dtype=first.dtype)
 
@@ -438,9 +542,13 @@ def _optimizer(params, kind: str, lr: float, betas: tuple[float, float]):
     return torch.optim.SGD(params, lr=lr)
 
 
-def _discriminator_update(discriminator, generator, real, opt, batch_size, rng):
+def _discriminator_update(
+    discriminator, generator, real, opt, batch_size, rng
+):
     """One step on the discriminator's cross-entropy; returns (loss, mean D on the real batch), detached."""
-    index = torch.randint(0, real.shape[0], (batch_size,), generator=rng).to(real.device)
+    index = torch.randint(0, real.shape[0], (batch_size,), generator=rng).to(
+        real.device
+    )
     with torch.no_grad():
         fake = generator(generator.noise(batch_size, rng))
     real_logits = discriminator(real[index])
@@ -451,15 +559,21 @@ def _discriminator_update(discriminator, generator, real, opt, batch_size, rng):
     return loss.detach(), torch.sigmoid(real_logits.detach()).mean()
 
 
-def _generator_update(generator, discriminator, opt, params, loss_kind, batch_size, rng):
+def _generator_update(
+    generator, discriminator, opt, params, loss_kind, batch_size, rng
+):
     """One step on the generator's loss; returns (loss, gradient norm, mean D(G(z))), detached."""
     fake_logits = discriminator(generator(generator.noise(batch_size, rng)))
     loss = generator_loss(fake_logits, loss_kind)
     opt.zero_grad(set_to_none=True)
-    grads = torch.autograd.grad(loss, params)  # the generator's gradient only; D's .grad stays untouched
+    grads = torch.autograd.grad(
+        loss, params
+    )  # the generator's gradient only; D's .grad stays untouched
     for p, g in zip(params, grads):
         p.grad = g
-    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    norm = torch.linalg.vector_norm(
+        torch.stack([torch.linalg.vector_norm(g) for g in grads])
+    )
     opt.step()
     return loss.detach(), norm, torch.sigmoid(fake_logits.detach()).mean()
 
@@ -506,7 +620,12 @@ def pretrain_discriminator(
     _check_training_args("non_saturating", "adam", steps, batch_size, lr)
     real = _check_real(real, generator)
     opt = _optimizer(discriminator.parameters(), "adam", lr, betas)
-    losses = [_discriminator_update(discriminator, generator, real, opt, batch_size, rng)[0] for _ in range(steps)]
+    losses = [
+        _discriminator_update(
+            discriminator, generator, real, opt, batch_size, rng
+        )[0]
+        for _ in range(steps)
+    ]
     return torch.stack(losses).tolist() if losses else []
 
 
@@ -557,11 +676,17 @@ def train_generator_against_fixed_discriminator(
     _check_training_args(loss, optimizer, steps, batch_size, lr)
     params = [p for p in generator.parameters() if p.requires_grad]
     opt = _optimizer(params, optimizer, lr, betas)
-    records = [_generator_update(generator, discriminator, opt, params, loss, batch_size, rng) for _ in range(steps)]
+    records = [
+        _generator_update(
+            generator, discriminator, opt, params, loss, batch_size, rng
+        )
+        for _ in range(steps)
+    ]
     history = GANHistory()
     if records:
-        history.g_loss, history.g_grad_norm, history.d_fake = torch.stack(
-            [torch.stack(r) for r in records]).double().T.tolist()
+        history.g_loss, history.g_grad_norm, history.d_fake = (
+            torch.stack([torch.stack(r) for r in records]).double().T.tolist()
+        )
     return history
 
 
@@ -643,17 +768,29 @@ def train_gan(
     history.snapshots[0] = _snapshot(generator, fixed_noise)
     keep = set(snapshot_steps)
     records: list[torch.Tensor] = []
-    for step in tqdm(range(1, steps + 1), desc=desc, disable=not progress, mininterval=1.0):
+    for step in tqdm(
+        range(1, steps + 1), desc=desc, disable=not progress, mininterval=1.0
+    ):
         for _ in range(d_steps):
-            d_loss, d_real = _discriminator_update(discriminator, generator, real, d_opt, batch_size, rng)
-        g_loss, g_norm, d_fake = _generator_update(generator, discriminator, g_opt, g_params, loss, batch_size, rng)
+            d_loss, d_real = _discriminator_update(
+                discriminator, generator, real, d_opt, batch_size, rng
+            )
+        g_loss, g_norm, d_fake = _generator_update(
+            generator, discriminator, g_opt, g_params, loss, batch_size, rng
+        )
         # One small stack per step and one transfer at the end: no device synchronisation inside the loop.
         records.append(torch.stack([d_loss, g_loss, g_norm, d_real, d_fake]))
         if step in keep:
             history.snapshots[step] = _snapshot(generator, fixed_noise)
     if records:
         table = torch.stack(records).cpu().double().T.tolist()
-        history.d_loss, history.g_loss, history.g_grad_norm, history.d_real, history.d_fake = table
+        (
+            history.d_loss,
+            history.g_loss,
+            history.g_grad_norm,
+            history.d_real,
+            history.d_fake,
+        ) = table
     return history
 
 
@@ -669,22 +806,40 @@ def _snapshot(generator: Generator, noise: torch.Tensor) -> torch.Tensor:
 
 def _as_samples(x, name: str) -> torch.Tensor:
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        got = f"dtype {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"{name} must be a floating-point torch.Tensor of samples; got {got}")
+        got = (
+            f"dtype {x.dtype}"
+            if isinstance(x, torch.Tensor)
+            else type(x).__name__
+        )
+        raise ValueError(
+            f"{name} must be a floating-point torch.Tensor of samples; got"
+            f" {got}"
+        )
     if x.dim() == 1:
         x = x.unsqueeze(1)
     if x.dim() != 2 or x.shape[0] == 0:
-        raise ValueError(f"{name} must have shape (N,) or (N, d) with N >= 1; got {tuple(x.shape)}")
+        raise ValueError(
+            f"{name} must have shape (N,) or (N, d) with N >= 1; got"
+            f" {tuple(x.shape)}"
+        )
     if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{name} contains NaN or infinite values; expected finite samples")
+        raise ValueError(
+            f"{name} contains NaN or infinite values; expected finite samples"
+        )
     return x
 
 
-def _mean_distance(a: torch.Tensor, b: torch.Tensor, block: int = 2048) -> torch.Tensor:
+def _mean_distance(
+    a: torch.Tensor, b: torch.Tensor, block: int = 2048
+) -> torch.Tensor:
     """Mean Euclidean distance over all pairs (a_i, b_j), in blocks of rows to bound memory."""
     total = torch.zeros((), dtype=a.dtype, device=a.device)
     for start in range(0, a.shape[0], block):
-        d = torch.cdist(a[start : start + block], b, compute_mode="donot_use_mm_for_euclid_dist")
+        d = torch.cdist(
+            a[start : start + block],
+            b,
+            compute_mode="donot_use_mm_for_euclid_dist",
+        )
         total = total + d.sum()
     return total / (a.shape[0] * b.shape[0])
 
@@ -722,13 +877,20 @@ def energy_distance(x: torch.Tensor, y: torch.Tensor) -> float:
     x = _as_samples(x, "x").double()
     y = _as_samples(y, "y").double()
     if x.shape[1] != y.shape[1]:
-        raise ValueError(f"x and y must have the same number of columns; got {x.shape[1]} and {y.shape[1]}")
+        raise ValueError(
+            f"x and y must have the same number of columns; got {x.shape[1]}"
+            f" and {y.shape[1]}"
+        )
     y = y.to(x.device)
-    stat = 2 * _mean_distance(x, y) - _mean_distance(x, x) - _mean_distance(y, y)
+    stat = (
+        2 * _mean_distance(x, y) - _mean_distance(x, x) - _mean_distance(y, y)
+    )
     return math.sqrt(max(stat.item(), 0.0))
 
 
-def mode_counts(samples: torch.Tensor, centres: torch.Tensor, radius: float) -> torch.Tensor:
+def mode_counts(
+    samples: torch.Tensor, centres: torch.Tensor, radius: float
+) -> torch.Tensor:
     """How many samples fall within ``radius`` of each centre.
 
     Each sample is assigned to its nearest centre, and counted for it if it
@@ -753,16 +915,23 @@ def mode_counts(samples: torch.Tensor, centres: torch.Tensor, radius: float) -> 
     centres = _as_samples(centres, "centres")
     if samples.shape[1] != centres.shape[1]:
         raise ValueError(
-            f"samples and centres must have the same number of columns; got {samples.shape[1]} and {centres.shape[1]}"
+            "samples and centres must have the same number of columns; got"
+            f" {samples.shape[1]} and {centres.shape[1]}"
         )
     radius = _check_positive(radius, "radius")
-    d = torch.cdist(samples.double(), centres.double().to(samples.device), compute_mode="donot_use_mm_for_euclid_dist")
+    d = torch.cdist(
+        samples.double(),
+        centres.double().to(samples.device),
+        compute_mode="donot_use_mm_for_euclid_dist",
+    )
     nearest, which = d.min(dim=1)
     which = which[nearest <= radius]
     return torch.bincount(which, minlength=centres.shape[0]).cpu()
 
 
-def modes_covered(samples: torch.Tensor, centres: torch.Tensor, radius: float, min_count: int) -> int:
+def modes_covered(
+    samples: torch.Tensor, centres: torch.Tensor, radius: float, min_count: int
+) -> int:
     """Number of modes that at least ``min_count`` samples fall near (see :func:`mode_counts`).
 
     A generator that has collapsed onto a few modes, or that spreads its mass

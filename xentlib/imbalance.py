@@ -52,7 +52,6 @@ __all__ = [
 ]
 
 
-
 # --------------------------------------------------------------------------- data
 
 
@@ -152,23 +151,50 @@ def simulate_binding_screen(
         CPU tensors; move them with ``.to(device)``. The rows are in random
         order, so any contiguous block is a random sample.
     """
-    if isinstance(n_compounds, bool) or not isinstance(n_compounds, numbers.Integral) or n_compounds < 2:
-        raise ValueError(f"n_compounds must be an integer of at least 2; got {n_compounds!r}")
-    if isinstance(n_descriptors, bool) or not isinstance(n_descriptors, numbers.Integral) or n_descriptors < 6:
-        raise ValueError(f"n_descriptors must be an integer of at least 6; got {n_descriptors!r}")
-    if not isinstance(positive_fraction, numbers.Real) or not 0 < positive_fraction <= 0.5:
-        raise ValueError(f"positive_fraction must be in (0, 0.5]; got {positive_fraction!r}")
+    if (
+        isinstance(n_compounds, bool)
+        or not isinstance(n_compounds, numbers.Integral)
+        or n_compounds < 2
+    ):
+        raise ValueError(
+            "n_compounds must be an integer of at least 2; got"
+            f" {n_compounds!r}"
+        )
+    if (
+        isinstance(n_descriptors, bool)
+        or not isinstance(n_descriptors, numbers.Integral)
+        or n_descriptors < 6
+    ):
+        raise ValueError(
+            "n_descriptors must be an integer of at least 6; got"
+            f" {n_descriptors!r}"
+        )
+    if (
+        not isinstance(positive_fraction, numbers.Real)
+        or not 0 < positive_fraction <= 0.5
+    ):
+        raise ValueError(
+            f"positive_fraction must be in (0, 0.5]; got {positive_fraction!r}"
+        )
     if not isinstance(noise, numbers.Real) or not (0 < noise < math.inf):
         raise ValueError(f"noise must be a positive number; got {noise!r}")
     k = round(positive_fraction * n_compounds)
     if not 1 <= k < n_compounds:
         raise ValueError(
-            f"positive_fraction * n_compounds must round to at least one binder; "
-            f"got {positive_fraction} * {n_compounds} = {positive_fraction * n_compounds:g}"
+            "positive_fraction * n_compounds must round to at least one"
+            f" binder; got {positive_fraction} * {n_compounds} ="
+            f" {positive_fraction * n_compounds:g}"
         )
-    x = torch.randn(int(n_compounds), int(n_descriptors), generator=generator, dtype=torch.float64)
+    x = torch.randn(
+        int(n_compounds),
+        int(n_descriptors),
+        generator=generator,
+        dtype=torch.float64,
+    )
     clean = _true_affinity(x)
-    affinity = clean + float(noise) * torch.randn(int(n_compounds), generator=generator, dtype=torch.float64)
+    affinity = clean + float(noise) * torch.randn(
+        int(n_compounds), generator=generator, dtype=torch.float64
+    )
     top = torch.topk(affinity, k + 1).values
     threshold = float((top[k - 1] + top[k]) / 2)
     label = (affinity > threshold).to(torch.float32)
@@ -188,15 +214,28 @@ def simulate_binding_screen(
 
 def _check_logit_tensor(input, name: str = "input") -> torch.Tensor:
     if not isinstance(input, torch.Tensor) or not input.is_floating_point():
-        got = f"dtype {input.dtype}" if isinstance(input, torch.Tensor) else type(input).__name__
-        raise ValueError(f"{name} must be a floating-point torch.Tensor of logits; got {got}")
+        got = (
+            f"dtype {input.dtype}"
+            if isinstance(input, torch.Tensor)
+            else type(input).__name__
+        )
+        raise ValueError(
+            f"{name} must be a floating-point torch.Tensor of logits; got"
+            f" {got}"
+        )
     if input.numel() and not bool(torch.isfinite(input).all()):
-        raise ValueError(f"{name} contains NaN or infinite values; expected finite logits")
+        raise ValueError(
+            f"{name} contains NaN or infinite values; expected finite logits"
+        )
     return input
 
 
 def _check_gamma(gamma) -> float:
-    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not (0 <= gamma < math.inf):
+    if (
+        isinstance(gamma, bool)
+        or not isinstance(gamma, numbers.Real)
+        or not (0 <= gamma < math.inf)
+    ):
         raise ValueError(f"gamma must be a non-negative number; got {gamma!r}")
     return float(gamma)
 
@@ -253,13 +292,22 @@ def focal_loss(
     check_reduction(reduction)
     _check_logit_tensor(input)
     if not isinstance(target, torch.Tensor):
-        raise ValueError(f"target must be a torch.Tensor; got {type(target).__name__}")
+        raise ValueError(
+            f"target must be a torch.Tensor; got {type(target).__name__}"
+        )
     if target.shape != input.shape:
-        raise ValueError(f"target must have the same shape as input {tuple(input.shape)}; got {tuple(target.shape)}")
+        raise ValueError(
+            f"target must have the same shape as input {tuple(input.shape)};"
+            f" got {tuple(target.shape)}"
+        )
     check_unit_interval(target, "target", what="values")
     gamma = _check_gamma(gamma)
     if alpha is not None:
-        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 <= alpha <= 1:
+        if (
+            isinstance(alpha, bool)
+            or not isinstance(alpha, numbers.Real)
+            or not 0 <= alpha <= 1
+        ):
             raise ValueError(f"alpha must be in [0, 1] or None; got {alpha!r}")
     dtype = compute_dtype(input.dtype)
     x = input.to(dtype)
@@ -269,7 +317,9 @@ def focal_loss(
         loss = ce
     else:
         # 1 - p_t = y * sigmoid(-x) + (1 - y) * sigmoid(x), in log space.
-        log_miss = torch.logaddexp(torch.log(y) + F.logsigmoid(-x), torch.log1p(-y) + F.logsigmoid(x))
+        log_miss = torch.logaddexp(
+            torch.log(y) + F.logsigmoid(-x), torch.log1p(-y) + F.logsigmoid(x)
+        )
         loss = torch.exp(gamma * log_miss) * ce
     if alpha is not None:
         loss = loss * (alpha * y + (1 - alpha) * (1 - y))
@@ -285,17 +335,29 @@ def _as_probability(p, name: str) -> torch.Tensor:
     return p
 
 
-def _check_positive_weight(pos_weight, reference: torch.Tensor) -> torch.Tensor:
+def _check_positive_weight(
+    pos_weight, reference: torch.Tensor
+) -> torch.Tensor:
     if isinstance(pos_weight, bool):
-        raise ValueError(f"pos_weight must be a positive number or tensor; got {pos_weight!r}")
-    if isinstance(pos_weight, numbers.Real):
-        pos_weight = torch.tensor(float(pos_weight), dtype=reference.dtype, device=reference.device)
-    if not isinstance(pos_weight, torch.Tensor):
-        raise ValueError(f"pos_weight must be a positive number or tensor; got {type(pos_weight).__name__}")
-    check_no_nan(pos_weight, "pos_weight")
-    if pos_weight.numel() and not bool(((pos_weight > 0) & torch.isfinite(pos_weight)).all()):
         raise ValueError(
-            f"pos_weight must be positive and finite; got values in "
+            "pos_weight must be a positive number or tensor; got"
+            f" {pos_weight!r}"
+        )
+    if isinstance(pos_weight, numbers.Real):
+        pos_weight = torch.tensor(
+            float(pos_weight), dtype=reference.dtype, device=reference.device
+        )
+    if not isinstance(pos_weight, torch.Tensor):
+        raise ValueError(
+            "pos_weight must be a positive number or tensor; got"
+            f" {type(pos_weight).__name__}"
+        )
+    check_no_nan(pos_weight, "pos_weight")
+    if pos_weight.numel() and not bool(
+        ((pos_weight > 0) & torch.isfinite(pos_weight)).all()
+    ):
+        raise ValueError(
+            "pos_weight must be positive and finite; got values in "
             f"[{pos_weight.min().item():.6g}, {pos_weight.max().item():.6g}]"
         )
     return pos_weight.to(device=reference.device, dtype=reference.dtype)
@@ -335,7 +397,9 @@ def weighted_bce_minimiser(p, pos_weight) -> torch.Tensor:
     return beta * p / (beta * p + 1 - p)
 
 
-def pos_weight_corrected_logits(input: torch.Tensor, pos_weight) -> torch.Tensor:
+def pos_weight_corrected_logits(
+    input: torch.Tensor, pos_weight
+) -> torch.Tensor:
     r"""Undo the odds inflation of a model trained with ``pos_weight``: ``input - log(pos_weight)``.
 
     A model trained with binary cross-entropy whose positive term is weighted by
@@ -371,12 +435,21 @@ def pos_weight_corrected_logits(input: torch.Tensor, pos_weight) -> torch.Tensor
 def _check_prior(value, name: str) -> float:
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
-        raise ValueError(f"{name} must be a probability strictly between 0 and 1; got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not 0 < value < 1
+    ):
+        raise ValueError(
+            f"{name} must be a probability strictly between 0 and 1; got"
+            f" {value!r}"
+        )
     return float(value)
 
 
-def prior_shift_logits(input: torch.Tensor, source_prior: float, target_prior: float) -> torch.Tensor:
+def prior_shift_logits(
+    input: torch.Tensor, source_prior: float, target_prior: float
+) -> torch.Tensor:
     r"""Move binary logits from one class prior to another with Bayes' rule.
 
     If only the class prior changes (the class-conditional densities
@@ -408,7 +481,9 @@ def prior_shift_logits(input: torch.Tensor, source_prior: float, target_prior: f
     _check_logit_tensor(input)
     pi = _check_prior(source_prior, "source_prior")
     pi_new = _check_prior(target_prior, "target_prior")
-    shift = (math.log(pi_new) - math.log1p(-pi_new)) - (math.log(pi) - math.log1p(-pi))
+    shift = (math.log(pi_new) - math.log1p(-pi_new)) - (
+        math.log(pi) - math.log1p(-pi)
+    )
     return input + shift
 
 
@@ -417,7 +492,9 @@ def _log_softplus(z: torch.Tensor) -> torch.Tensor:
     return torch.where(z < -30, z, torch.log(F.softplus(z.clamp(min=-30))))
 
 
-def focal_corrected_logits(input: torch.Tensor, gamma: float = 2.0, alpha: float | None = None) -> torch.Tensor:
+def focal_corrected_logits(
+    input: torch.Tensor, gamma: float = 2.0, alpha: float | None = None
+) -> torch.Tensor:
     r"""Logits of the true probability at which a focal-loss prediction is optimal.
 
     The expected focal loss (:func:`focal_loss`) of predicting :math:`q` when
@@ -459,8 +536,14 @@ def focal_corrected_logits(input: torch.Tensor, gamma: float = 2.0, alpha: float
     """
     _check_logit_tensor(input)
     gamma = _check_gamma(gamma)
-    if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 < alpha < 1):
-        raise ValueError(f"alpha must be in (0, 1) or None to be undone; got {alpha!r}")
+    if alpha is not None and (
+        isinstance(alpha, bool)
+        or not isinstance(alpha, numbers.Real)
+        or not 0 < alpha < 1
+    ):
+        raise ValueError(
+            f"alpha must be in (0, 1) or None to be undone; got {alpha!r}"
+        )
     z = input.to(compute_dtype(input.dtype))
     if gamma == 0:
         corrected = z.clone()
@@ -477,25 +560,37 @@ def focal_corrected_logits(input: torch.Tensor, gamma: float = 2.0, alpha: float
 # ------------------------------------------------------------------------ metrics
 
 
-def _score_and_labels(score, target, name: str = "score") -> tuple[torch.Tensor, torch.Tensor]:
+def _score_and_labels(
+    score, target, name: str = "score"
+) -> tuple[torch.Tensor, torch.Tensor]:
     score = as_float_tensor(score, name).detach()
     if score.dim() != 1:
-        raise ValueError(f"{name} must have shape (N,), one score per example; got {tuple(score.shape)}")
+        raise ValueError(
+            f"{name} must have shape (N,), one score per example; got"
+            f" {tuple(score.shape)}"
+        )
     check_no_nan(score, name)
     target = torch.as_tensor(target, device=score.device)
     if target.shape != score.shape:
-        raise ValueError(f"target must have shape {tuple(score.shape)} like {name}; got {tuple(target.shape)}")
+        raise ValueError(
+            f"target must have shape {tuple(score.shape)} like {name}; got"
+            f" {tuple(target.shape)}"
+        )
     if score.numel() == 0:
         raise ValueError(f"{name} is empty; expected at least one example")
     if not bool(((target == 0) | (target == 1)).all()):
         raise ValueError("target must hold 0/1 labels")
     target = target.to(torch.float64)
     if target.sum() == 0:
-        raise ValueError("target has no positives; precision and recall need at least one")
+        raise ValueError(
+            "target has no positives; precision and recall need at least one"
+        )
     return score, target
 
 
-def precision_recall_at(prob, target, threshold: float = 0.5) -> tuple[float, float]:
+def precision_recall_at(
+    prob, target, threshold: float = 0.5
+) -> tuple[float, float]:
     r"""Precision and recall of the rule "positive when ``prob >= threshold``".
 
     .. math::
@@ -518,7 +613,11 @@ def precision_recall_at(prob, target, threshold: float = 0.5) -> tuple[float, fl
         default for that case).
     """
     score, target = _score_and_labels(prob, target, "prob")
-    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or math.isnan(threshold):
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, numbers.Real)
+        or math.isnan(threshold)
+    ):
         raise ValueError(f"threshold must be a number; got {threshold!r}")
     predicted = (score >= threshold).to(torch.float64)
     tp = float((predicted * target).sum())
@@ -527,7 +626,9 @@ def precision_recall_at(prob, target, threshold: float = 0.5) -> tuple[float, fl
     return precision, tp / float(target.sum())
 
 
-def precision_recall_curve(score, target) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def precision_recall_curve(
+    score, target
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     r"""Precision and recall at every distinct threshold, from the highest score down.
 
     For each distinct score :math:`s_k` (in decreasing order), the rule
@@ -554,7 +655,11 @@ def precision_recall_curve(score, target) -> tuple[torch.Tensor, torch.Tensor, t
     s, t = score[order], target[order]
     tp = torch.cumsum(t, 0)
     # The last index of each run of tied scores.
-    last = torch.nonzero(torch.cat([s[1:] != s[:-1], torch.ones(1, dtype=torch.bool, device=s.device)])).squeeze(1)
+    last = torch.nonzero(
+        torch.cat(
+            [s[1:] != s[:-1], torch.ones(1, dtype=torch.bool, device=s.device)]
+        )
+    ).squeeze(1)
     n_predicted = (last + 1).to(torch.float64)
     precision = tp[last] / n_predicted
     recall = tp[last] / tp[-1]
@@ -584,5 +689,8 @@ def average_precision(score, target) -> float:
     float
     """
     precision, recall, _ = precision_recall_curve(score, target)
-    gain = torch.diff(recall, prepend=torch.zeros(1, dtype=recall.dtype, device=recall.device))
+    gain = torch.diff(
+        recall,
+        prepend=torch.zeros(1, dtype=recall.dtype, device=recall.device),
+    )
     return float((gain * precision).sum())

@@ -21,7 +21,12 @@ import math
 
 import torch
 
-from ._validation import as_float_tensor, check_base, check_distribution, check_unit_interval
+from ._validation import (
+    as_float_tensor,
+    check_base,
+    check_distribution,
+    check_unit_interval,
+)
 
 __all__ = [
     "surprise",
@@ -41,7 +46,7 @@ def _pair(p, q) -> tuple[torch.Tensor, torch.Tensor]:
     q = as_float_tensor(q, "q")
     if p.dim() == 0 or q.dim() == 0 or p.shape[-1] != q.shape[-1]:
         raise ValueError(
-            f"p and q must have the same number of outcomes (last dimension); "
+            "p and q must have the same number of outcomes (last dimension); "
             f"got p {tuple(p.shape)} and q {tuple(q.shape)}"
         )
     if p.shape != q.shape:
@@ -49,8 +54,8 @@ def _pair(p, q) -> tuple[torch.Tensor, torch.Tensor]:
             shape = torch.broadcast_shapes(p.shape, q.shape)
         except RuntimeError:
             raise ValueError(
-                f"p and q must have broadcastable shapes with the outcomes last; "
-                f"got p {tuple(p.shape)} and q {tuple(q.shape)}"
+                "p and q must have broadcastable shapes with the outcomes"
+                f" last; got p {tuple(p.shape)} and q {tuple(q.shape)}"
             ) from None
         p, q = p.expand(shape), q.expand(shape)
     dtype = torch.promote_types(p.dtype, q.dtype)
@@ -114,7 +119,9 @@ def entropy(p, base: float | None = None) -> torch.Tensor:
     return _in_base(0.0 - torch.special.xlogy(p, p).sum(-1), base)
 
 
-def distribution_cross_entropy(p, q, base: float | None = None) -> torch.Tensor:
+def distribution_cross_entropy(
+    p, q, base: float | None = None
+) -> torch.Tensor:
     r"""Cross-entropy of a model distribution ``q`` under a true distribution ``p``.
 
     .. math:: H(P, Q) = -\sum_i p_i \log q_i

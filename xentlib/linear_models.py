@@ -56,12 +56,26 @@ _MODELS = ("logistic", "softmax")
 # Input checks (at the public boundary only)
 # ---------------------------------------------------------------------------
 
+
 def _check_features(features) -> torch.Tensor:
-    if not isinstance(features, torch.Tensor) or not features.is_floating_point():
-        got = features.dtype if isinstance(features, torch.Tensor) else type(features).__name__
-        raise ValueError(f"features must be a floating-point torch.Tensor of shape (N, D); got {got}")
+    if (
+        not isinstance(features, torch.Tensor)
+        or not features.is_floating_point()
+    ):
+        got = (
+            features.dtype
+            if isinstance(features, torch.Tensor)
+            else type(features).__name__
+        )
+        raise ValueError(
+            "features must be a floating-point torch.Tensor of shape (N, D);"
+            f" got {got}"
+        )
     if features.dim() != 2:
-        raise ValueError(f"features must have shape (N, D); got shape {tuple(features.shape)}")
+        raise ValueError(
+            "features must have shape (N, D); got shape"
+            f" {tuple(features.shape)}"
+        )
     if features.shape[0] == 0:
         raise ValueError("features must hold at least one example; got N = 0")
     check_no_nan(features, "features")
@@ -71,40 +85,71 @@ def _check_features(features) -> torch.Tensor:
 
 
 def _check_l2(l2) -> float:
-    if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not l2 >= 0 or l2 == float("inf"):
-        raise ValueError(f"l2 must be a finite non-negative number; got {l2!r}")
+    if (
+        isinstance(l2, bool)
+        or not isinstance(l2, (int, float))
+        or not l2 >= 0
+        or l2 == float("inf")
+    ):
+        raise ValueError(
+            f"l2 must be a finite non-negative number; got {l2!r}"
+        )
     return float(l2)
 
 
-def _check_binary_target(target, n: int, features: torch.Tensor) -> torch.Tensor:
+def _check_binary_target(
+    target, n: int, features: torch.Tensor
+) -> torch.Tensor:
     if not isinstance(target, torch.Tensor):
-        raise ValueError(f"target must be a torch.Tensor of shape ({n},); got {type(target).__name__}")
+        raise ValueError(
+            f"target must be a torch.Tensor of shape ({n},); got"
+            f" {type(target).__name__}"
+        )
     if target.shape != (n,):
-        raise ValueError(f"target must have shape ({n},), one label per row of features; got {tuple(target.shape)}")
+        raise ValueError(
+            f"target must have shape ({n},), one label per row of features;"
+            f" got {tuple(target.shape)}"
+        )
     y = target.to(device=features.device, dtype=features.dtype)
     check_no_nan(y, "target")
     if n and (bool((y < 0).any()) or bool((y > 1).any())):
         raise ValueError(
-            f"target must hold labels in [0, 1] (0/1 classes or probabilities); "
-            f"got values in [{y.min().item():.6g}, {y.max().item():.6g}]"
+            "target must hold labels in [0, 1] (0/1 classes or"
+            f" probabilities); got values in [{y.min().item():.6g},"
+            f" {y.max().item():.6g}]"
         )
     return y
 
 
-def _check_parameter(value, name: str, shape: tuple, features: torch.Tensor) -> torch.Tensor:
+def _check_parameter(
+    value, name: str, shape: tuple, features: torch.Tensor
+) -> torch.Tensor:
     if not isinstance(value, torch.Tensor) or not value.is_floating_point():
-        got = value.dtype if isinstance(value, torch.Tensor) else type(value).__name__
-        raise ValueError(f"{name} must be a floating-point torch.Tensor of shape {shape}; got {got}")
+        got = (
+            value.dtype
+            if isinstance(value, torch.Tensor)
+            else type(value).__name__
+        )
+        raise ValueError(
+            f"{name} must be a floating-point torch.Tensor of shape {shape};"
+            f" got {got}"
+        )
     if tuple(value.shape) != shape:
-        raise ValueError(f"{name} must have shape {shape}; got {tuple(value.shape)}")
+        raise ValueError(
+            f"{name} must have shape {shape}; got {tuple(value.shape)}"
+        )
     if value.device != features.device:
-        raise ValueError(f"{name} must be on the device of features ({features.device}); got {value.device}")
+        raise ValueError(
+            f"{name} must be on the device of features ({features.device});"
+            f" got {value.device}"
+        )
     return value
 
 
 # ---------------------------------------------------------------------------
 # Logistic regression
 # ---------------------------------------------------------------------------
+
 
 def logistic_regression_loss(
     features: torch.Tensor,
@@ -147,10 +192,21 @@ def logistic_regression_loss(
     x = _check_features(features)
     n, d = x.shape
     y = _check_binary_target(target, n, x)
-    if not isinstance(weight, torch.Tensor) or not weight.is_floating_point() or weight.dim() == 0 \
-            or weight.shape[-1] != d:
-        got = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
-        raise ValueError(f"weight must be a floating-point tensor of shape ({d},) or (..., {d}); got {got}")
+    if (
+        not isinstance(weight, torch.Tensor)
+        or not weight.is_floating_point()
+        or weight.dim() == 0
+        or weight.shape[-1] != d
+    ):
+        got = (
+            tuple(weight.shape)
+            if isinstance(weight, torch.Tensor)
+            else type(weight).__name__
+        )
+        raise ValueError(
+            f"weight must be a floating-point tensor of shape ({d},) or (...,"
+            f" {d}); got {got}"
+        )
     _check_parameter(weight, "weight", tuple(weight.shape), x)
     batch = weight.shape[:-1]
     if bias is not None:
@@ -159,7 +215,9 @@ def logistic_regression_loss(
     logits = weight @ x.T  # (..., N)
     if bias is not None:
         logits = logits + bias.unsqueeze(-1)
-    data = binary_cross_entropy(logits, y.expand_as(logits), reduction="none").mean(-1)
+    data = binary_cross_entropy(
+        logits, y.expand_as(logits), reduction="none"
+    ).mean(-1)
     return data + 0.5 * lam * (weight * weight).sum(-1)
 
 
@@ -216,14 +274,28 @@ def logistic_regression_gradient(
 # Softmax regression
 # ---------------------------------------------------------------------------
 
+
 def _check_softmax_parameters(x: torch.Tensor, weight, bias) -> int:
     d = x.shape[1]
-    if not isinstance(weight, torch.Tensor) or weight.dim() != 2 or weight.shape[1] != d:
-        got = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
-        raise ValueError(f"weight must have shape (C, {d}), one row per class; got {got}")
+    if (
+        not isinstance(weight, torch.Tensor)
+        or weight.dim() != 2
+        or weight.shape[1] != d
+    ):
+        got = (
+            tuple(weight.shape)
+            if isinstance(weight, torch.Tensor)
+            else type(weight).__name__
+        )
+        raise ValueError(
+            f"weight must have shape (C, {d}), one row per class; got {got}"
+        )
     _check_parameter(weight, "weight", tuple(weight.shape), x)
     if weight.shape[0] < 2:
-        raise ValueError(f"weight must have at least two rows (classes); got {weight.shape[0]}")
+        raise ValueError(
+            "weight must have at least two rows (classes); got"
+            f" {weight.shape[0]}"
+        )
     if bias is not None:
         _check_parameter(bias, "bias", (weight.shape[0],), x)
     return weight.shape[0]
@@ -314,7 +386,9 @@ def softmax_regression_gradient(
     y = check_class_target(target, x.shape[0], n_classes).to(x.device)
     lam = _check_l2(l2)
     onehot = F.one_hot(y, n_classes).to(x.dtype)
-    residual = (torch.softmax(F.linear(x, weight, bias), dim=1) - onehot) / x.shape[0]
+    residual = (
+        torch.softmax(F.linear(x, weight, bias), dim=1) - onehot
+    ) / x.shape[0]
     grad_w = residual.T @ x + lam * weight
     return grad_w, (residual.sum(0) if bias is not None else None)
 
@@ -322,6 +396,7 @@ def softmax_regression_gradient(
 # ---------------------------------------------------------------------------
 # Step size
 # ---------------------------------------------------------------------------
+
 
 def gradient_lipschitz_bound(
     features: torch.Tensor,
@@ -367,10 +442,17 @@ def gradient_lipschitz_bound(
     return _lipschitz(x, model, lam, fit_intercept)
 
 
-def _lipschitz(x: torch.Tensor, model: str, lam: float, fit_intercept: bool) -> float:
+def _lipschitz(
+    x: torch.Tensor, model: str, lam: float, fit_intercept: bool
+) -> float:
     if fit_intercept:
-        x = torch.cat([x, torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device)], dim=1)
-    top = torch.linalg.matrix_norm(x, ord=2).item() ** 2  # largest eigenvalue of X^T X
+        x = torch.cat(
+            [x, torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device)],
+            dim=1,
+        )
+    top = (
+        torch.linalg.matrix_norm(x, ord=2).item() ** 2
+    )  # largest eigenvalue of X^T X
     factor = 0.25 if model == "logistic" else 0.5
     return factor * top / x.shape[0] + lam
 
@@ -378,6 +460,7 @@ def _lipschitz(x: torch.Tensor, model: str, lam: float, fit_intercept: bool) -> 
 # ---------------------------------------------------------------------------
 # Gradient descent
 # ---------------------------------------------------------------------------
+
 
 @dataclass
 class LinearModelFit:
@@ -408,7 +491,10 @@ class LinearModelFit:
         """``X w + b`` (shape ``(N,)``) or ``X W^T + b`` (shape ``(N, C)``)."""
         x = _check_features(features)
         if x.shape[1] != self.weight.shape[-1]:
-            raise ValueError(f"features must have {self.weight.shape[-1]} columns; got {x.shape[1]}")
+            raise ValueError(
+                f"features must have {self.weight.shape[-1]} columns; got"
+                f" {x.shape[1]}"
+            )
         if self.weight.dim() == 1:
             z = x @ self.weight
             return z if self.bias is None else z + self.bias
@@ -422,17 +508,30 @@ class LinearModelFit:
 
 def _check_fit_options(steps, lr) -> None:
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer; got {steps!r}")
-    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < float("inf")):
-        raise ValueError(f"lr must be a positive number, or None for 1/L; got {lr!r}")
+        raise ValueError(
+            f"steps must be a non-negative integer; got {steps!r}"
+        )
+    if lr is not None and (
+        isinstance(lr, bool)
+        or not isinstance(lr, (int, float))
+        or not 0 < lr < float("inf")
+    ):
+        raise ValueError(
+            f"lr must be a positive number, or None for 1/L; got {lr!r}"
+        )
 
 
-def _augmented(x: torch.Tensor, fit_intercept: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _augmented(
+    x: torch.Tensor, fit_intercept: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Features with a column of ones (when fitting an intercept) and the penalty mask."""
     d = x.shape[1]
     mask = torch.ones(d + int(fit_intercept), dtype=x.dtype, device=x.device)
     if fit_intercept:
-        x = torch.cat([x, torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device)], dim=1)
+        x = torch.cat(
+            [x, torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device)],
+            dim=1,
+        )
         mask[-1] = 0.0
     return x, mask
 
@@ -488,18 +587,33 @@ def fit_logistic_regression(
     y = _check_binary_target(target, n, x)
     lam = _check_l2(l2)
     _check_fit_options(steps, lr)
-    eta = float(lr) if lr is not None else 1.0 / _lipschitz(x, "logistic", lam, fit_intercept)
+    eta = (
+        float(lr)
+        if lr is not None
+        else 1.0 / _lipschitz(x, "logistic", lam, fit_intercept)
+    )
     xa, mask = _augmented(x, fit_intercept)
     if init is None:
         theta = torch.zeros(xa.shape[1], dtype=x.dtype, device=x.device)
     else:
-        theta = _check_parameter(init, "init", (xa.shape[1],), x).detach().clone().to(x.dtype)
+        theta = (
+            _check_parameter(init, "init", (xa.shape[1],), x)
+            .detach()
+            .clone()
+            .to(x.dtype)
+        )
     losses = torch.empty(steps + 1, dtype=x.dtype, device=x.device)
-    path = torch.empty(steps + 1, xa.shape[1], dtype=x.dtype, device=x.device) if record_path else None
+    path = (
+        torch.empty(steps + 1, xa.shape[1], dtype=x.dtype, device=x.device)
+        if record_path
+        else None
+    )
     penalty = 0.5 * lam * mask
     for t in range(steps + 1):
         z = xa @ theta
-        losses[t] = (F.softplus(z) - y * z).mean() + (penalty * theta * theta).sum()
+        losses[t] = (F.softplus(z) - y * z).mean() + (
+            penalty * theta * theta
+        ).sum()
         if path is not None:
             path[t] = theta
         if t == steps:
@@ -507,7 +621,9 @@ def fit_logistic_regression(
         grad = xa.T @ ((torch.sigmoid(z) - y) / n) + lam * mask * theta
         theta = theta - eta * grad
     weight, bias = (theta[:d], theta[d]) if fit_intercept else (theta, None)
-    return LinearModelFit(weight=weight, bias=bias, losses=losses, lr=eta, path=path)
+    return LinearModelFit(
+        weight=weight, bias=bias, losses=losses, lr=eta, path=path
+    )
 
 
 @torch.no_grad()
@@ -554,18 +670,31 @@ def fit_softmax_regression(
     x = _check_features(features)
     n, d = x.shape
     if not isinstance(target, torch.Tensor):
-        raise ValueError(f"target must be a torch.Tensor of shape ({n},); got {type(target).__name__}")
+        raise ValueError(
+            f"target must be a torch.Tensor of shape ({n},); got"
+            f" {type(target).__name__}"
+        )
     if n_classes is None:
         if target.is_floating_point() or target.numel() == 0:
             n_classes = 2  # let the target check below report the problem
         else:
             n_classes = max(int(target.max().item()) + 1, 2)
-    if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
-        raise ValueError(f"n_classes must be an integer of at least 2; got {n_classes!r}")
+    if (
+        isinstance(n_classes, bool)
+        or not isinstance(n_classes, int)
+        or n_classes < 2
+    ):
+        raise ValueError(
+            f"n_classes must be an integer of at least 2; got {n_classes!r}"
+        )
     y = check_class_target(target, n, n_classes).to(x.device)
     lam = _check_l2(l2)
     _check_fit_options(steps, lr)
-    eta = float(lr) if lr is not None else 1.0 / _lipschitz(x, "softmax", lam, fit_intercept)
+    eta = (
+        float(lr)
+        if lr is not None
+        else 1.0 / _lipschitz(x, "softmax", lam, fit_intercept)
+    )
     xa, mask = _augmented(x, fit_intercept)
     theta = torch.zeros(n_classes, xa.shape[1], dtype=x.dtype, device=x.device)
     onehot = F.one_hot(y, n_classes).to(x.dtype)
@@ -573,18 +702,26 @@ def fit_softmax_regression(
     for t in range(steps + 1):
         z = xa @ theta.T
         log_p = torch.log_softmax(z, dim=1)
-        losses[t] = -(onehot * log_p).sum() / n + 0.5 * lam * (mask * theta * theta).sum()
+        losses[t] = (
+            -(onehot * log_p).sum() / n
+            + 0.5 * lam * (mask * theta * theta).sum()
+        )
         if t == steps:
             break
         grad = ((log_p.exp() - onehot) / n).T @ xa + lam * mask * theta
         theta = theta - eta * grad
-    weight, bias = (theta[:, :d], theta[:, d]) if fit_intercept else (theta, None)
-    return LinearModelFit(weight=weight.contiguous(), bias=bias, losses=losses, lr=eta)
+    weight, bias = (
+        (theta[:, :d], theta[:, d]) if fit_intercept else (theta, None)
+    )
+    return LinearModelFit(
+        weight=weight.contiguous(), bias=bias, losses=losses, lr=eta
+    )
 
 
 # ---------------------------------------------------------------------------
 # Data preparation
 # ---------------------------------------------------------------------------
+
 
 def standardised_split(
     features,
@@ -630,12 +767,24 @@ def standardised_split(
     x = np.asarray(features, dtype=np.float64)
     y = np.asarray(target)
     if x.ndim != 2:
-        raise ValueError(f"features must have shape (N, D); got shape {x.shape}")
+        raise ValueError(
+            f"features must have shape (N, D); got shape {x.shape}"
+        )
     if y.shape != (x.shape[0],):
-        raise ValueError(f"target must have shape ({x.shape[0]},); got {y.shape}")
-    if isinstance(test_size, bool) or not isinstance(test_size, float) or not 0 < test_size < 1:
-        raise ValueError(f"test_size must be a fraction in (0, 1); got {test_size!r}")
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_size, random_state=seed, stratify=y)
+        raise ValueError(
+            f"target must have shape ({x.shape[0]},); got {y.shape}"
+        )
+    if (
+        isinstance(test_size, bool)
+        or not isinstance(test_size, float)
+        or not 0 < test_size < 1
+    ):
+        raise ValueError(
+            f"test_size must be a fraction in (0, 1); got {test_size!r}"
+        )
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=test_size, random_state=seed, stratify=y
+    )
     scaler = StandardScaler().fit(x_train)
     return (
         torch.as_tensor(scaler.transform(x_train), dtype=dtype, device=device),

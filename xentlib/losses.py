@@ -31,6 +31,7 @@ from ._validation import (
 
 __all__ = ["cross_entropy", "binary_cross_entropy"]
 
+
 class _SoftmaxCrossEntropy(torch.autograd.Function):
     r"""Row losses :math:`\ell_i = -\sum_k t_{ik} \log \mathrm{softmax}(z_i)_k`.
 
@@ -47,13 +48,17 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def forward(
+        ctx, logits: torch.Tensor, targets: torch.Tensor
+    ) -> torch.Tensor:
         z = logits.to(compute_dtype(logits.dtype))
         logp = torch.log_softmax(z, dim=-1)
         t = targets.to(z.dtype)
         # 0 * log 0 = 0: a class of zero target mass contributes nothing even if
         # its logit is -inf (a masked class).
-        terms = torch.where(t != 0, t * logp, torch.zeros((), dtype=z.dtype, device=z.device))
+        terms = torch.where(
+            t != 0, t * logp, torch.zeros((), dtype=z.dtype, device=z.device)
+        )
         ctx.save_for_backward(logits, targets)
         # Rows stay in the compute dtype so that a half-precision mean is summed in float32.
         return 0.0 - terms.sum(-1)  # +0.0, never -0.0, for a perfect row
@@ -67,7 +72,9 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         grad_logits = grad_targets = None
         if ctx.needs_input_grad[0]:
             p = torch.softmax(z, dim=-1)
-            grad_logits = ((t.sum(-1, keepdim=True) * p - t) * g).to(logits.dtype)
+            grad_logits = ((t.sum(-1, keepdim=True) * p - t) * g).to(
+                logits.dtype
+            )
         if ctx.needs_input_grad[1]:
             logp = torch.log_softmax(z, dim=-1)
             grad_targets = (-logp * g).to(targets.dtype)
@@ -149,25 +156,49 @@ def cross_entropy(
     """
     check_reduction(reduction)
     if not isinstance(input, torch.Tensor):
-        raise ValueError(f"input must be a torch.Tensor of logits; got {type(input).__name__}")
+        raise ValueError(
+            "input must be a torch.Tensor of logits; got"
+            f" {type(input).__name__}"
+        )
     if not isinstance(target, torch.Tensor):
-        raise ValueError(f"target must be a torch.Tensor; got {type(target).__name__}")
+        raise ValueError(
+            f"target must be a torch.Tensor; got {type(target).__name__}"
+        )
     if input.dim() == 0:
-        raise ValueError("input must have a class dimension: shape (C,), (N, C) or (N, C, d1, ...); got a scalar")
+        raise ValueError(
+            "input must have a class dimension: shape (C,), (N, C) or (N, C,"
+            " d1, ...); got a scalar"
+        )
     check_logits(input, "input")
-    if isinstance(label_smoothing, bool) or not (0.0 <= float(label_smoothing) <= 1.0):
-        raise ValueError(f"label_smoothing must be in [0, 1]; got {label_smoothing!r}")
+    if isinstance(label_smoothing, bool) or not (
+        0.0 <= float(label_smoothing) <= 1.0
+    ):
+        raise ValueError(
+            f"label_smoothing must be in [0, 1]; got {label_smoothing!r}"
+        )
     eps = float(label_smoothing)
     class_dim = 0 if input.dim() == 1 else 1
     n_classes = input.shape[class_dim]
     if n_classes == 0:
-        raise ValueError("input must have at least one class; got a class dimension of size 0")
+        raise ValueError(
+            "input must have at least one class; got a class dimension of"
+            " size 0"
+        )
     dtype = compute_dtype(input.dtype)
 
     if weight is not None:
-        if not isinstance(weight, torch.Tensor) or weight.shape != (n_classes,):
-            got = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
-            raise ValueError(f"weight must be a tensor of shape ({n_classes},), one weight per class; got {got}")
+        if not isinstance(weight, torch.Tensor) or weight.shape != (
+            n_classes,
+        ):
+            got = (
+                tuple(weight.shape)
+                if isinstance(weight, torch.Tensor)
+                else type(weight).__name__
+            )
+            raise ValueError(
+                f"weight must be a tensor of shape ({n_classes},), one weight"
+                f" per class; got {got}"
+            )
         check_no_nan(weight, "weight")
         if bool((weight < 0).any()):
             raise ValueError("weight must be non-negative")
@@ -176,13 +207,13 @@ def cross_entropy(
         w = None
 
     logits = _classes_last(input)
-    row_shape = input.shape[:class_dim] + input.shape[class_dim + 1:]
+    row_shape = input.shape[:class_dim] + input.shape[class_dim + 1 :]
 
     if target.is_floating_point():
         if target.shape != input.shape:
             raise ValueError(
-                "target of class probabilities must have the same shape as input "
-                f"{tuple(input.shape)}; got {tuple(target.shape)}"
+                "target of class probabilities must have the same shape as"
+                f" input {tuple(input.shape)}; got {tuple(target.shape)}"
             )
         check_distribution(target, "target", dim=class_dim)
         t = _classes_last(target).to(device=input.device)
@@ -195,21 +226,33 @@ def cross_entropy(
         normaliser = logits.shape[0]
     else:
         if target.is_complex() or target.dtype == torch.bool:
-            raise ValueError(f"target must hold integer class indices or float probabilities; got dtype {target.dtype}")
+            raise ValueError(
+                "target must hold integer class indices or float"
+                f" probabilities; got dtype {target.dtype}"
+            )
         if target.shape != row_shape:
             raise ValueError(
-                f"target of class indices must have shape {tuple(row_shape)} for input of shape "
-                f"{tuple(input.shape)}; got {tuple(target.shape)}"
+                f"target of class indices must have shape {tuple(row_shape)}"
+                f" for input of shape {tuple(input.shape)}; got"
+                f" {tuple(target.shape)}"
             )
         y = target.reshape(-1).to(device=input.device, dtype=torch.long)
         keep = check_class_indices(y, n_classes, ignore_index)
         y_safe = torch.where(keep, y, torch.zeros_like(y))
-        row_w = w[y_safe] if w is not None else torch.ones(y.shape, dtype=dtype, device=input.device)
+        row_w = (
+            w[y_safe]
+            if w is not None
+            else torch.ones(y.shape, dtype=dtype, device=input.device)
+        )
         row_w = row_w * keep.to(dtype)
         t = torch.zeros(logits.shape, dtype=dtype, device=input.device)
         t.scatter_(1, y_safe.unsqueeze(1), ((1 - eps) * row_w).unsqueeze(1))
         if eps > 0:
-            smooth = (w if w is not None else torch.ones(n_classes, dtype=dtype, device=input.device))
+            smooth = (
+                w
+                if w is not None
+                else torch.ones(n_classes, dtype=dtype, device=input.device)
+            )
             t = t + (eps / n_classes) * smooth * keep.to(dtype).unsqueeze(1)
         normaliser = row_w.sum()
 
@@ -265,12 +308,17 @@ def binary_cross_entropy(
     """
     check_reduction(reduction)
     if not isinstance(input, torch.Tensor) or not input.is_floating_point():
-        raise ValueError("input must be a floating-point torch.Tensor of logits")
+        raise ValueError(
+            "input must be a floating-point torch.Tensor of logits"
+        )
     if not isinstance(target, torch.Tensor):
-        raise ValueError(f"target must be a torch.Tensor; got {type(target).__name__}")
+        raise ValueError(
+            f"target must be a torch.Tensor; got {type(target).__name__}"
+        )
     if target.shape != input.shape:
         raise ValueError(
-            f"target must have the same shape as input {tuple(input.shape)}; got {tuple(target.shape)}"
+            f"target must have the same shape as input {tuple(input.shape)};"
+            f" got {tuple(target.shape)}"
         )
     check_no_nan(input, "input")
     check_unit_interval(target, "target", what="values")
@@ -281,14 +329,16 @@ def binary_cross_entropy(
         if value is None:
             continue
         if not isinstance(value, torch.Tensor):
-            raise ValueError(f"{name} must be a torch.Tensor; got {type(value).__name__}")
+            raise ValueError(
+                f"{name} must be a torch.Tensor; got {type(value).__name__}"
+            )
         try:
             if torch.broadcast_shapes(value.shape, input.shape) != input.shape:
                 raise RuntimeError
         except RuntimeError:
             raise ValueError(
-                f"{name} must be broadcastable to input's shape {tuple(input.shape)}; "
-                f"got {tuple(value.shape)}"
+                f"{name} must be broadcastable to input's shape"
+                f" {tuple(input.shape)}; got {tuple(value.shape)}"
             ) from None
         check_no_nan(value, name)
     neg_term = (1 - y) * F.softplus(x)

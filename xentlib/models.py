@@ -41,10 +41,20 @@ def mlp(
     nn.Sequential
         Layers created in order, so the same seed gives the same initial weights.
     """
-    for name, value, low in (("in_features", in_features, 1), ("out_features", out_features, 1),
-                             ("hidden", hidden, 1), ("depth", depth, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+    for name, value, low in (
+        ("in_features", in_features, 1),
+        ("out_features", out_features, 1),
+        ("hidden", hidden, 1),
+        ("depth", depth, 0),
+    ):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or value < low
+        ):
+            raise ValueError(
+                f"{name} must be an integer >= {low}; got {value!r}"
+            )
     layers: list[nn.Module] = []
     width = in_features
     for _ in range(depth):

@@ -57,14 +57,30 @@ __all__ = [
 
 
 def _check_noise_model(num_classes, noise) -> None:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2; got {num_classes!r}")
-    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not (0.0 <= noise <= 1.0):
-        raise ValueError(f"noise must be a probability in [0, 1]; got {noise!r}")
+    if (
+        isinstance(num_classes, bool)
+        or not isinstance(num_classes, int)
+        or num_classes < 2
+    ):
+        raise ValueError(
+            f"num_classes must be an integer >= 2; got {num_classes!r}"
+        )
+    if (
+        isinstance(noise, bool)
+        or not isinstance(noise, (int, float))
+        or not (0.0 <= noise <= 1.0)
+    ):
+        raise ValueError(
+            f"noise must be a probability in [0, 1]; got {noise!r}"
+        )
 
 
 def pair_flip_transition_matrix(
-    num_classes: int, noise: float, *, dtype: torch.dtype = torch.float64, device=None
+    num_classes: int,
+    noise: float,
+    *,
+    dtype: torch.dtype = torch.float64,
+    device=None,
 ) -> torch.Tensor:
     r"""The transition matrix of pair-flip noise: class :math:`k` becomes :math:`k+1 \bmod C`.
 
@@ -91,11 +107,17 @@ def pair_flip_transition_matrix(
     """
     _check_noise_model(num_classes, noise)
     T = (1.0 - noise) * torch.eye(num_classes, dtype=dtype, device=device)
-    return T + noise * torch.roll(torch.eye(num_classes, dtype=dtype, device=device), shifts=1, dims=1)
+    return T + noise * torch.roll(
+        torch.eye(num_classes, dtype=dtype, device=device), shifts=1, dims=1
+    )
 
 
 def symmetric_transition_matrix(
-    num_classes: int, noise: float, *, dtype: torch.dtype = torch.float64, device=None
+    num_classes: int,
+    noise: float,
+    *,
+    dtype: torch.dtype = torch.float64,
+    device=None,
 ) -> torch.Tensor:
     r"""The transition matrix of symmetric (uniform) noise.
 
@@ -125,26 +147,38 @@ def symmetric_transition_matrix(
     return (1.0 - noise) * eye + noise / (num_classes - 1) * (1 - eye)
 
 
-def _checked_transition_matrix(T, name: str = "T", num_classes: int | None = None) -> torch.Tensor:
+def _checked_transition_matrix(
+    T, name: str = "T", num_classes: int | None = None
+) -> torch.Tensor:
     """``T`` as a float tensor after checking it is square and row-stochastic."""
     T = as_float_tensor(T, name)
     if T.dim() != 2 or T.shape[0] != T.shape[1]:
-        raise ValueError(f"{name} must be a square (C, C) transition matrix; got shape {tuple(T.shape)}")
+        raise ValueError(
+            f"{name} must be a square (C, C) transition matrix; got shape"
+            f" {tuple(T.shape)}"
+        )
     if num_classes is not None and T.shape[0] != num_classes:
         raise ValueError(
-            f"{name} must have shape ({num_classes}, {num_classes}) to match the {num_classes} classes "
-            f"of input; got {tuple(T.shape)}"
+            f"{name} must have shape ({num_classes}, {num_classes}) to match"
+            f" the {num_classes} classes of input; got {tuple(T.shape)}"
         )
     if T.shape[0] == 0:
-        raise ValueError(f"{name} must have at least one class; got shape {tuple(T.shape)}")
+        raise ValueError(
+            f"{name} must have at least one class; got shape {tuple(T.shape)}"
+        )
     try:
         check_distribution(T, name, dim=1)
     except ValueError as err:
-        raise ValueError(f"{err} ({name} must be row-stochastic: T[i, j] = P(noisy label j | true class i))") from None
+        raise ValueError(
+            f"{err} ({name} must be row-stochastic: T[i, j] = P(noisy label j"
+            " | true class i))"
+        ) from None
     return T
 
 
-def corrupt_labels(target: torch.Tensor, T, generator: torch.Generator | None = None) -> torch.Tensor:
+def corrupt_labels(
+    target: torch.Tensor, T, generator: torch.Generator | None = None
+) -> torch.Tensor:
     r"""Draw a noisy label for each true label from the rows of ``T``.
 
     Each example's noisy label is drawn independently,
@@ -170,9 +204,15 @@ def corrupt_labels(target: torch.Tensor, T, generator: torch.Generator | None = 
     """
     T = _checked_transition_matrix(T)
     if not isinstance(target, torch.Tensor):
-        raise ValueError(f"target must be a torch.Tensor of class indices; got {type(target).__name__}")
+        raise ValueError(
+            "target must be a torch.Tensor of class indices; got"
+            f" {type(target).__name__}"
+        )
     if target.dim() != 1:
-        raise ValueError(f"target must have shape (N,), one class index per example; got {tuple(target.shape)}")
+        raise ValueError(
+            "target must have shape (N,), one class index per example; got"
+            f" {tuple(target.shape)}"
+        )
     y = check_class_target(target, target.shape[0], T.shape[0])
     if y.numel() == 0:
         return y.clone()
@@ -188,9 +228,14 @@ def corrupt_labels(target: torch.Tensor, T, generator: torch.Generator | None = 
 
 def _check_logits_and_target(input, target) -> torch.Tensor:
     if not isinstance(input, torch.Tensor):
-        raise ValueError(f"input must be a torch.Tensor of logits; got {type(input).__name__}")
+        raise ValueError(
+            "input must be a torch.Tensor of logits; got"
+            f" {type(input).__name__}"
+        )
     if input.dim() != 2:
-        raise ValueError(f"input must have shape (N, C) of logits; got {tuple(input.shape)}")
+        raise ValueError(
+            f"input must have shape (N, C) of logits; got {tuple(input.shape)}"
+        )
     check_logits(input, "input")
     return check_class_target(target, input.shape[0], input.shape[1])
 
@@ -283,10 +328,13 @@ def backward_corrected_cross_entropy(
     cond = torch.linalg.cond(T64).item()
     if not cond < 1e10:  # also catches inf and nan
         raise ValueError(
-            f"T must be invertible for the backward correction; got a matrix with condition number {cond:.3g}"
+            "T must be invertible for the backward correction; got a matrix"
+            f" with condition number {cond:.3g}"
         )
     T_inv = torch.linalg.inv(T64).to(device=input.device, dtype=input.dtype)
-    losses = -torch.log_softmax(input, dim=1)  # (N, C): the loss for every possible label
+    losses = -torch.log_softmax(
+        input, dim=1
+    )  # (N, C): the loss for every possible label
     rows = (T_inv[y.to(input.device)] * losses).sum(dim=1)
     return reduce_rows(rows, reduction)
 
@@ -297,7 +345,10 @@ def backward_corrected_cross_entropy(
 
 
 def estimate_transition_matrix(
-    noisy_prob, clean_target: torch.Tensor | None = None, *, quantile: float = 0.97
+    noisy_prob,
+    clean_target: torch.Tensor | None = None,
+    *,
+    quantile: float = 0.97,
 ) -> torch.Tensor:
     r"""Estimate :math:`T` from a model's noisy-label probabilities.
 
@@ -340,22 +391,38 @@ def estimate_transition_matrix(
     """
     prob = as_float_tensor(noisy_prob, "noisy_prob").detach()
     if prob.dim() != 2 or prob.shape[0] == 0:
-        raise ValueError(f"noisy_prob must have shape (N, C) with N >= 1; got {tuple(prob.shape)}")
+        raise ValueError(
+            "noisy_prob must have shape (N, C) with N >= 1; got"
+            f" {tuple(prob.shape)}"
+        )
     check_distribution(prob, "noisy_prob", dim=1)
     n, c = prob.shape
     if clean_target is not None:
-        y = check_class_target(clean_target, n, c, name="clean_target").to(prob.device)
+        y = check_class_target(clean_target, n, c, name="clean_target").to(
+            prob.device
+        )
         counts = torch.bincount(y, minlength=c)
         if bool((counts == 0).any()):
             missing = int((counts == 0).nonzero()[0])
-            raise ValueError(f"clean_target must contain every class to estimate each row of T; class {missing} is missing")
-        sums = torch.zeros(c, c, dtype=prob.dtype, device=prob.device).index_add_(0, y, prob)
+            raise ValueError(
+                "clean_target must contain every class to estimate each row"
+                f" of T; class {missing} is missing"
+            )
+        sums = torch.zeros(
+            c, c, dtype=prob.dtype, device=prob.device
+        ).index_add_(0, y, prob)
         return sums / counts.to(prob.dtype).unsqueeze(1)
-    if isinstance(quantile, bool) or not isinstance(quantile, (int, float)) or not (0.0 <= quantile <= 1.0):
+    if (
+        isinstance(quantile, bool)
+        or not isinstance(quantile, (int, float))
+        or not (0.0 <= quantile <= 1.0)
+    ):
         raise ValueError(f"quantile must be in [0, 1]; got {quantile!r}")
     # The anchor of class i: the example of rank round(quantile * (N - 1)) in increasing p_i.
     rank = round(quantile * (n - 1))
-    order = prob.argsort(dim=0, stable=True)  # (N, C): column i sorts the examples by p_i
+    order = prob.argsort(
+        dim=0, stable=True
+    )  # (N, C): column i sorts the examples by p_i
     anchors = order[rank]  # (C,)
     return prob[anchors].clone()
 
@@ -365,7 +432,9 @@ def estimate_transition_matrix(
 # ----------------------------------------------------------------------------
 
 
-def mlp_classifier(in_features: int, num_classes: int, hidden: int = 256, depth: int = 2) -> nn.Sequential:
+def mlp_classifier(
+    in_features: int, num_classes: int, hidden: int = 256, depth: int = 2
+) -> nn.Sequential:
     """A multilayer perceptron ``in_features -> hidden (x depth, ReLU) -> num_classes`` returning logits (:func:`xentlib.models.mlp`)."""
     return mlp(in_features, num_classes, hidden=hidden, depth=depth)
 
@@ -411,7 +480,9 @@ def fit_and_evaluate(
         The mean training loss and the evaluation of each epoch.
     """
     if restore_best not in (None, "min", "max"):
-        raise ValueError(f"restore_best must be None, 'min' or 'max'; got {restore_best!r}")
+        raise ValueError(
+            f"restore_best must be None, 'min' or 'max'; got {restore_best!r}"
+        )
     scores: list[float] = []
     best: dict = {}
 
@@ -419,13 +490,28 @@ def fit_and_evaluate(
         score = float(evaluate(model))
         scores.append(score)
         signed = score if restore_best == "min" else -score
-        if restore_best is not None and ("signed" not in best or signed < best["signed"]):
+        if restore_best is not None and (
+            "signed" not in best or signed < best["signed"]
+        ):
             best["signed"] = signed
-            best["state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best["state"] = {
+                k: v.detach().clone() for k, v in model.state_dict().items()
+            }
 
-    losses = fit(model, loss_fn, inputs, target, epochs=epochs, lr=lr, batch_size=batch_size,
-                 weight_decay=weight_decay, generator=generator, progress=progress, desc=desc,
-                 on_epoch_end=after_epoch)
+    losses = fit(
+        model,
+        loss_fn,
+        inputs,
+        target,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        weight_decay=weight_decay,
+        generator=generator,
+        progress=progress,
+        desc=desc,
+        on_epoch_end=after_epoch,
+    )
     if "state" in best:
         model.load_state_dict(best["state"])
     return losses, scores

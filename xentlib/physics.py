@@ -65,21 +65,39 @@ __all__ = [
 def _check_uniform_grid(grid, name: str = "grid") -> torch.Tensor:
     grid = as_float_tensor(grid, name)
     if grid.dim() != 1:
-        raise ValueError(f"{name} must be a 1-D tensor of points; got shape {tuple(grid.shape)}")
+        raise ValueError(
+            f"{name} must be a 1-D tensor of points; got shape"
+            f" {tuple(grid.shape)}"
+        )
     n = grid.shape[0]
     if n < 3 or n % 2 == 0:
-        raise ValueError(f"{name} must hold an odd number (at least 3) of points for Simpson's rule; got {n}")
+        raise ValueError(
+            f"{name} must hold an odd number (at least 3) of points for"
+            f" Simpson's rule; got {n}"
+        )
     check_no_nan(grid, name)
     steps = grid[1:] - grid[:-1]
     h = steps.mean()
     if not bool(h > 0) or bool(((steps - h).abs() > 1e-6 * h.abs()).any()):
-        raise ValueError(f"{name} must be uniformly spaced and increasing (as torch.linspace makes it)")
+        raise ValueError(
+            f"{name} must be uniformly spaced and increasing (as"
+            " torch.linspace makes it)"
+        )
     return grid
 
 
 def _simpson(y: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     # Composite Simpson weights h/3 * (1, 4, 2, 4, ..., 2, 4, 1) along the last dimension.
-    return h / 3 * (y[..., 0] + y[..., -1] + 4 * y[..., 1:-1:2].sum(-1) + 2 * y[..., 2:-1:2].sum(-1))
+    return (
+        h
+        / 3
+        * (
+            y[..., 0]
+            + y[..., -1]
+            + 4 * y[..., 1:-1:2].sum(-1)
+            + 2 * y[..., 2:-1:2].sum(-1)
+        )
+    )
 
 
 def simpson(y, grid) -> torch.Tensor:
@@ -108,13 +126,20 @@ def simpson(y, grid) -> torch.Tensor:
     grid = _check_uniform_grid(grid)
     y = as_float_tensor(y, "y")
     if y.dim() == 0 or y.shape[-1] != grid.shape[0]:
-        raise ValueError(f"y must have {grid.shape[0]} values along its last dimension, like grid; "
-                         f"got shape {tuple(y.shape)}")
+        raise ValueError(
+            f"y must have {grid.shape[0]} values along its last dimension,"
+            f" like grid; got shape {tuple(y.shape)}"
+        )
     return _simpson(y, (grid[-1] - grid[0]) / (grid.shape[0] - 1))
 
 
-def variational_energy(psi: Callable[[torch.Tensor], torch.Tensor], grid, potential, *,
-                       radial: bool = False) -> torch.Tensor:
+def variational_energy(
+    psi: Callable[[torch.Tensor], torch.Tensor],
+    grid,
+    potential,
+    *,
+    radial: bool = False,
+) -> torch.Tensor:
     r"""Energy expectation of a real trial wavefunction, by quadrature (atomic units).
 
     .. math::
@@ -155,21 +180,43 @@ def variational_energy(psi: Callable[[torch.Tensor], torch.Tensor], grid, potent
     """
     grid = _check_uniform_grid(grid)
     if radial and float(grid[0]) < 0:
-        raise ValueError(f"grid must start at r >= 0 when radial=True; got r = {float(grid[0]):.6g}")
+        raise ValueError(
+            "grid must start at r >= 0 when radial=True; got r ="
+            f" {float(grid[0]):.6g}"
+        )
     if not callable(psi):
-        raise ValueError(f"psi must be a callable mapping points to amplitudes; got {type(psi).__name__}")
+        raise ValueError(
+            "psi must be a callable mapping points to amplitudes; got"
+            f" {type(psi).__name__}"
+        )
     points = grid.detach().clone().requires_grad_(True)
     with torch.enable_grad():
         amplitude = psi(points)
-        if not isinstance(amplitude, torch.Tensor) or amplitude.shape != grid.shape:
-            raise ValueError(f"psi must return one amplitude per grid point, shape {tuple(grid.shape)}")
-        (slope,) = torch.autograd.grad(amplitude.sum(), points, create_graph=True)
-    v = potential(grid.detach()) if callable(potential) else as_float_tensor(potential, "potential")
+        if (
+            not isinstance(amplitude, torch.Tensor)
+            or amplitude.shape != grid.shape
+        ):
+            raise ValueError(
+                "psi must return one amplitude per grid point, shape"
+                f" {tuple(grid.shape)}"
+            )
+        (slope,) = torch.autograd.grad(
+            amplitude.sum(), points, create_graph=True
+        )
+    v = (
+        potential(grid.detach())
+        if callable(potential)
+        else as_float_tensor(potential, "potential")
+    )
     if v.shape != grid.shape:
-        raise ValueError(f"potential must give one value per grid point, shape {tuple(grid.shape)}; "
-                         f"got {tuple(v.shape)}")
+        raise ValueError(
+            "potential must give one value per grid point, shape"
+            f" {tuple(grid.shape)}; got {tuple(v.shape)}"
+        )
     w = grid.detach() ** 2 if radial else torch.ones_like(grid)
-    vw = torch.where(w == 0, torch.zeros_like(v), v * w)  # r^2 V(r) -> 0 at r = 0 for the Coulomb potential
+    vw = torch.where(
+        w == 0, torch.zeros_like(v), v * w
+    )  # r^2 V(r) -> 0 at r = 0 for the Coulomb potential
     h = (grid[-1] - grid[0]).detach() / (grid.shape[0] - 1)
     numerator = _simpson(0.5 * slope**2 * w + vw * amplitude**2, h)
     return numerator / _simpson(amplitude**2 * w, h)
@@ -180,11 +227,18 @@ class VariationalResult(NamedTuple):
 
     parameter: torch.Tensor  #: the minimising parameter (detached)
     energy: float  #: the energy there
-    history: list[float]  #: the energy at every evaluation (L-BFGS steps and line search)
+    history: list[
+        float
+    ]  #: the energy at every evaluation (L-BFGS steps and line search)
 
 
-def minimize_energy(energy: Callable[[torch.Tensor], torch.Tensor], init, *, max_iter: int = 100,
-                    tolerance: float = 1e-13) -> VariationalResult:
+def minimize_energy(
+    energy: Callable[[torch.Tensor], torch.Tensor],
+    init,
+    *,
+    max_iter: int = 100,
+    tolerance: float = 1e-13,
+) -> VariationalResult:
     r"""Minimise an energy over a trial's parameters with autograd and L-BFGS.
 
     Finds :math:`\theta^\star = \arg\min_\theta E(\theta)` by L-BFGS with a
@@ -210,10 +264,19 @@ def minimize_energy(energy: Callable[[torch.Tensor], torch.Tensor], init, *, max
         ``(parameter, energy, history)``.
     """
     if not isinstance(max_iter, int) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer; got {max_iter!r}")
+        raise ValueError(
+            f"max_iter must be a positive integer; got {max_iter!r}"
+        )
     theta = as_float_tensor(init, "init").detach().clone().requires_grad_(True)
-    optimizer = torch.optim.LBFGS([theta], lr=1.0, max_iter=max_iter, tolerance_grad=tolerance,
-                                  tolerance_change=0.0, history_size=20, line_search_fn="strong_wolfe")
+    optimizer = torch.optim.LBFGS(
+        [theta],
+        lr=1.0,
+        max_iter=max_iter,
+        tolerance_grad=tolerance,
+        tolerance_change=0.0,
+        history_size=20,
+        line_search_fn="strong_wolfe",
+    )
     history: list[float] = []
 
     def closure():
@@ -233,33 +296,61 @@ def minimize_energy(energy: Callable[[torch.Tensor], torch.Tensor], init, *, max
 # ---------------------------------------------------------------------------
 
 
-def _energies_and_temperature(energies, temperature, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _energies_and_temperature(
+    energies, temperature, dim: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     energies = as_float_tensor(energies, "energies")
     if energies.dim() == 0:
-        raise ValueError("energies must have at least one dimension (the states); got a scalar")
-    if energies.numel() and bool((torch.isnan(energies) | (energies == -math.inf)).any()):
-        raise ValueError("energies contains NaN or -inf; expected energies in (-inf, inf]")
+        raise ValueError(
+            "energies must have at least one dimension (the states); got a"
+            " scalar"
+        )
+    if energies.numel() and bool(
+        (torch.isnan(energies) | (energies == -math.inf)).any()
+    ):
+        raise ValueError(
+            "energies contains NaN or -inf; expected energies in (-inf, inf]"
+        )
     if not -energies.dim() <= dim < energies.dim():
-        raise ValueError(f"dim must index a dimension of energies (shape {tuple(energies.shape)}); got {dim}")
+        raise ValueError(
+            "dim must index a dimension of energies (shape"
+            f" {tuple(energies.shape)}); got {dim}"
+        )
     if isinstance(temperature, torch.Tensor):
         t = temperature.to(device=energies.device, dtype=energies.dtype)
     else:
         try:
-            t = torch.as_tensor(temperature, dtype=energies.dtype, device=energies.device)
+            t = torch.as_tensor(
+                temperature, dtype=energies.dtype, device=energies.device
+            )
         except (TypeError, ValueError, RuntimeError) as err:
-            raise ValueError(f"temperature must be a positive number or tensor; got {temperature!r}") from err
-    if t.numel() == 0 or bool(torch.isnan(t).any()) or bool((t <= 0).any()) or bool(torch.isinf(t).any()):
-        raise ValueError(f"temperature must be positive and finite; got {temperature!r}")
+            raise ValueError(
+                "temperature must be a positive number or tensor; got"
+                f" {temperature!r}"
+            ) from err
+    if (
+        t.numel() == 0
+        or bool(torch.isnan(t).any())
+        or bool((t <= 0).any())
+        or bool(torch.isinf(t).any())
+    ):
+        raise ValueError(
+            f"temperature must be positive and finite; got {temperature!r}"
+        )
     try:
         shape = torch.broadcast_shapes(energies.shape, t.shape)
     except RuntimeError as err:
-        raise ValueError(f"temperature of shape {tuple(t.shape)} does not broadcast with energies of shape "
-                         f"{tuple(energies.shape)}") from err
+        raise ValueError(
+            f"temperature of shape {tuple(t.shape)} does not broadcast with"
+            f" energies of shape {tuple(energies.shape)}"
+        ) from err
     d = dim % len(shape)
     t_axis = d - (len(shape) - t.dim())
     if t.dim() and t_axis >= 0 and t.shape[t_axis] != 1:
-        raise ValueError(f"temperature must not vary along dim={dim}, the states' dimension; "
-                         f"got shape {tuple(t.shape)}")
+        raise ValueError(
+            f"temperature must not vary along dim={dim}, the states'"
+            f" dimension; got shape {tuple(t.shape)}"
+        )
     return energies, t
 
 
@@ -361,14 +452,26 @@ def tilted_double_well(x, tilt: float = 0.3) -> torch.Tensor:
 
 
 def _check_positive(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value < math.inf):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (0 < value < math.inf)
+    ):
         raise ValueError(f"{name} must be a positive number; got {value!r}")
     return float(value)
 
 
-def langevin_sample(loss: Callable[[torch.Tensor], torch.Tensor], x0, temperature, step_size: float,
-                    n_steps: int, *, burn_in: int = 0, thin: int = 1,
-                    generator: torch.Generator | None = None) -> torch.Tensor:
+def langevin_sample(
+    loss: Callable[[torch.Tensor], torch.Tensor],
+    x0,
+    temperature,
+    step_size: float,
+    n_steps: int,
+    *,
+    burn_in: int = 0,
+    thin: int = 1,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     r"""Run unadjusted Langevin dynamics from ``x0`` and return the visited states.
 
     .. math:: x_{t+1} = x_t - \eta\, \nabla L(x_t) + \sqrt{2 \eta T_t}\; \xi_t,
@@ -413,20 +516,38 @@ def langevin_sample(loss: Callable[[torch.Tensor], torch.Tensor], x0, temperatur
         ``burn_in``, oldest first; the last row is the final state.
     """
     step_size = _check_positive(step_size, "step_size")
-    for value, name, low in ((n_steps, "n_steps", 1), (thin, "thin", 1), (burn_in, "burn_in", 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+    for value, name, low in (
+        (n_steps, "n_steps", 1),
+        (thin, "thin", 1),
+        (burn_in, "burn_in", 0),
+    ):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or value < low
+        ):
+            raise ValueError(
+                f"{name} must be an integer >= {low}; got {value!r}"
+            )
     if burn_in >= n_steps:
-        raise ValueError(f"burn_in must be smaller than n_steps={n_steps}; got {burn_in}")
+        raise ValueError(
+            f"burn_in must be smaller than n_steps={n_steps}; got {burn_in}"
+        )
     x = as_float_tensor(x0, "x0").detach().clone()
     check_no_nan(x, "x0")
     schedule = torch.as_tensor(temperature, dtype=torch.float64)
     if schedule.dim() == 0:
         schedule = schedule.expand(n_steps)
     if schedule.shape != (n_steps,):
-        raise ValueError(f"temperature must be a number or a schedule of n_steps={n_steps} values; "
-                         f"got shape {tuple(schedule.shape)}")
-    if bool(torch.isnan(schedule).any()) or bool((schedule < 0).any()) or bool(torch.isinf(schedule).any()):
+        raise ValueError(
+            f"temperature must be a number or a schedule of n_steps={n_steps}"
+            f" values; got shape {tuple(schedule.shape)}"
+        )
+    if (
+        bool(torch.isnan(schedule).any())
+        or bool((schedule < 0).any())
+        or bool(torch.isinf(schedule).any())
+    ):
         raise ValueError("temperature must be finite and non-negative")
     noise_scale = torch.sqrt(2 * step_size * schedule).tolist()
     noise_device = generator.device if generator is not None else x.device
@@ -435,15 +556,21 @@ def langevin_sample(loss: Callable[[torch.Tensor], torch.Tensor], x0, temperatur
         with torch.enable_grad():
             leaf = x.detach().requires_grad_(True)
             (grad,) = torch.autograd.grad(loss(leaf).sum(), leaf)
-        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=noise_device).to(x.device)
+        noise = torch.randn(
+            x.shape, generator=generator, dtype=x.dtype, device=noise_device
+        ).to(x.device)
         x = x - step_size * grad + noise_scale[t - 1] * noise
         if t > burn_in and (n_steps - t) % thin == 0:
             kept.append(x)
     return torch.stack(kept)
 
 
-def boltzmann_bin_probabilities(loss: Callable[[torch.Tensor], torch.Tensor], edges, temperature: float,
-                                points_per_bin: int = 32) -> torch.Tensor:
+def boltzmann_bin_probabilities(
+    loss: Callable[[torch.Tensor], torch.Tensor],
+    edges,
+    temperature: float,
+    points_per_bin: int = 32,
+) -> torch.Tensor:
     r"""Probability of each bin under the density :math:`e^{-L(x)/T} / Z` on a line, by quadrature.
 
     .. math:: P_b = \frac{\int_{e_b}^{e_{b+1}} e^{-L(x)/T}\,dx}{\int_{e_0}^{e_B} e^{-L(x)/T}\,dx}
@@ -470,19 +597,35 @@ def boltzmann_bin_probabilities(loss: Callable[[torch.Tensor], torch.Tensor], ed
         Sums to one; float64, on the device of ``edges``.
     """
     temperature = _check_positive(temperature, "temperature")
-    if isinstance(points_per_bin, bool) or not isinstance(points_per_bin, int) or points_per_bin < 2 \
-            or points_per_bin % 2:
-        raise ValueError(f"points_per_bin must be an even integer >= 2; got {points_per_bin!r}")
+    if (
+        isinstance(points_per_bin, bool)
+        or not isinstance(points_per_bin, int)
+        or points_per_bin < 2
+        or points_per_bin % 2
+    ):
+        raise ValueError(
+            "points_per_bin must be an even integer >= 2; got"
+            f" {points_per_bin!r}"
+        )
     edges = as_float_tensor(edges, "edges").to(torch.float64)
     if edges.dim() != 1 or edges.shape[0] < 2:
-        raise ValueError(f"edges must be a 1-D tensor of at least 2 bin edges; got shape {tuple(edges.shape)}")
+        raise ValueError(
+            "edges must be a 1-D tensor of at least 2 bin edges; got shape"
+            f" {tuple(edges.shape)}"
+        )
     check_no_nan(edges, "edges")
     widths = edges[1:] - edges[:-1]
     if not bool((widths > 0).all()):
         raise ValueError("edges must be strictly increasing")
-    u = torch.linspace(0.0, 1.0, points_per_bin + 1, dtype=torch.float64, device=edges.device)
-    x = edges[:-1, None] + widths[:, None] * u            # (B, points_per_bin + 1) nodes, bin by bin
+    u = torch.linspace(
+        0.0, 1.0, points_per_bin + 1, dtype=torch.float64, device=edges.device
+    )
+    x = (
+        edges[:-1, None] + widths[:, None] * u
+    )  # (B, points_per_bin + 1) nodes, bin by bin
     log_density = -loss(x) / temperature
-    density = torch.exp(log_density - log_density.max())  # the shift of log-sum-exp: no overflow at low T
+    density = torch.exp(
+        log_density - log_density.max()
+    )  # the shift of log-sum-exp: no overflow at low T
     mass = _simpson(density, widths / points_per_bin)
     return mass / mass.sum()

@@ -37,11 +37,17 @@ _recorded: dict[str, float] = {}
 def _as_number(value, name: str) -> float | int:
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
-            raise ValueError(f"value of {name!r} must be a single number; got a tensor of shape {tuple(value.shape)}")
+            raise ValueError(
+                f"value of {name!r} must be a single number; got a tensor of"
+                f" shape {tuple(value.shape)}"
+            )
         value = value.item()
     elif isinstance(value, np.ndarray):
         if value.size != 1:
-            raise ValueError(f"value of {name!r} must be a single number; got an array of shape {value.shape}")
+            raise ValueError(
+                f"value of {name!r} must be a single number; got an array of"
+                f" shape {value.shape}"
+            )
         value = value.item()
     if isinstance(value, (bool, np.bool_)):
         return int(value)
@@ -52,7 +58,9 @@ def _as_number(value, name: str) -> float | int:
         if not math.isfinite(value):
             raise ValueError(f"value of {name!r} must be finite; got {value}")
         return value
-    raise ValueError(f"value of {name!r} must be a real number; got {type(value).__name__}")
+    raise ValueError(
+        f"value of {name!r} must be a real number; got {type(value).__name__}"
+    )
 
 
 def record(name: str, value, display: bool = False) -> float | int:
@@ -86,7 +94,9 @@ def record(name: str, value, display: bool = False) -> float | int:
     records one name in two different cells.
     """
     if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(f"name must be an identifier such as 'coin_kl_nats'; got {name!r}")
+        raise ValueError(
+            f"name must be an identifier such as 'coin_kl_nats'; got {name!r}"
+        )
     number = _as_number(value, name)
     _recorded[name] = number
     _glue(name, number, display)

@@ -40,13 +40,19 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as err:
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}") from err
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}"
+        ) from err
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} was requested but CUDA is not available; use 'auto' or 'cpu'")
+            raise ValueError(
+                f"device {device!r} was requested but CUDA is not available;"
+                " use 'auto' or 'cpu'"
+            )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ValueError(
-                f"device {device!r} was requested but only {torch.cuda.device_count()} CUDA device(s) exist"
+                f"device {device!r} was requested but only"
+                f" {torch.cuda.device_count()} CUDA device(s) exist"
             )
     return dev
 
@@ -69,7 +75,11 @@ def seed_everything(seed: int) -> np.random.Generator:
         A fresh generator seeded with ``seed``, for numpy code that should not
         rely on global state.
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if (
+        isinstance(seed, bool)
+        or not isinstance(seed, (int, np.integer))
+        or seed < 0
+    ):
         raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
     seed = int(seed)
     random.seed(seed)

@@ -43,22 +43,46 @@ __all__ = [
 DEFAULT_CHUNK_SIZE = 1024
 
 
-def _check_class_targets(target: torch.Tensor, rows: int, n_classes: int, ignore_index: int, name: str = "target"):
-    if not isinstance(target, torch.Tensor) or target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
-        got = target.dtype if isinstance(target, torch.Tensor) else type(target).__name__
-        raise ValueError(f"{name} must be an integer tensor of class indices; got {got}")
+def _check_class_targets(
+    target: torch.Tensor,
+    rows: int,
+    n_classes: int,
+    ignore_index: int,
+    name: str = "target",
+):
+    if (
+        not isinstance(target, torch.Tensor)
+        or target.is_floating_point()
+        or target.is_complex()
+        or target.dtype == torch.bool
+    ):
+        got = (
+            target.dtype
+            if isinstance(target, torch.Tensor)
+            else type(target).__name__
+        )
+        raise ValueError(
+            f"{name} must be an integer tensor of class indices; got {got}"
+        )
     if target.numel() != rows:
-        raise ValueError(f"{name} must hold one class index per row of hidden ({rows}); got shape {tuple(target.shape)}")
+        raise ValueError(
+            f"{name} must hold one class index per row of hidden ({rows}); got"
+            f" shape {tuple(target.shape)}"
+        )
     y = target.reshape(-1).long()
     return y, check_class_indices(y, n_classes, ignore_index, name)
 
 
-def _reduce(rows: torch.Tensor, keep: torch.Tensor, reduction: str) -> torch.Tensor:
+def _reduce(
+    rows: torch.Tensor, keep: torch.Tensor, reduction: str
+) -> torch.Tensor:
     if reduction == "none":
         return rows
     if reduction == "sum":
         return rows.sum()
-    return rows.sum() / keep.sum()  # NaN when every row is ignored, as in PyTorch
+    return (
+        rows.sum() / keep.sum()
+    )  # NaN when every row is ignored, as in PyTorch
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
@@ -80,7 +104,11 @@ class _LinearCrossEntropy(torch.autograd.Function):
             z = _chunk_logits(hidden[rows], weight, bias, cdtype)
             lse[rows] = torch.logsumexp(z, dim=1)
             target_logit[rows] = z.gather(1, y_safe[rows, None]).squeeze(1)
-        losses = torch.where(keep, lse - target_logit, torch.zeros((), dtype=cdtype, device=hidden.device))
+        losses = torch.where(
+            keep,
+            lse - target_logit,
+            torch.zeros((), dtype=cdtype, device=hidden.device),
+        )
         ctx.save_for_backward(hidden, weight, bias, y_safe, keep, lse)
         ctx.chunk_size = chunk_size
         ctx.has_bias = bias is not None
@@ -92,13 +120,27 @@ class _LinearCrossEntropy(torch.autograd.Function):
         hidden, weight, bias, y_safe, keep, lse = ctx.saved_tensors
         need_h, need_w, need_b = ctx.needs_input_grad[:3]
         cdtype = lse.dtype
-        grad_h = torch.empty(hidden.shape, dtype=hidden.dtype, device=hidden.device) if need_h else None
+        grad_h = (
+            torch.empty(hidden.shape, dtype=hidden.dtype, device=hidden.device)
+            if need_h
+            else None
+        )
         grad_w = torch.zeros_like(weight) if need_w else None
-        grad_b = torch.zeros(weight.shape[0], dtype=cdtype, device=weight.device) if need_b else None
-        g = torch.where(keep, grad_rows.to(cdtype), torch.zeros((), dtype=cdtype, device=keep.device))
+        grad_b = (
+            torch.zeros(weight.shape[0], dtype=cdtype, device=weight.device)
+            if need_b
+            else None
+        )
+        g = torch.where(
+            keep,
+            grad_rows.to(cdtype),
+            torch.zeros((), dtype=cdtype, device=keep.device),
+        )
         for start in range(0, hidden.shape[0], ctx.chunk_size):
             rows = slice(start, start + ctx.chunk_size)
-            z = _chunk_logits(hidden[rows], weight, bias if ctx.has_bias else None, cdtype)
+            z = _chunk_logits(
+                hidden[rows], weight, bias if ctx.has_bias else None, cdtype
+            )
             # dz = g * (softmax(z) - onehot(y)), formed in place over the chunk's logits
             dz = z.sub_(lse[rows, None]).exp_()
             dz[torch.arange(dz.shape[0], device=dz.device), y_safe[rows]] -= 1
@@ -115,7 +157,9 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return grad_h, grad_w, grad_b, None, None, None
 
 
-def _chunk_logits(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, cdtype) -> torch.Tensor:
+def _chunk_logits(
+    h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, cdtype
+) -> torch.Tensor:
     z = h @ weight.T if bias is None else torch.addmm(bias, h, weight.T)
     return z.to(cdtype)
 
@@ -189,33 +233,62 @@ def linear_cross_entropy(
     for name, x in (("hidden", hidden), ("weight", weight)):
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
             got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"{name} must be a floating-point torch.Tensor; got {got}")
+            raise ValueError(
+                f"{name} must be a floating-point torch.Tensor; got {got}"
+            )
     if hidden.dim() < 1:
-        raise ValueError("hidden must have shape (N, D) or (B, T, D); got a scalar")
+        raise ValueError(
+            "hidden must have shape (N, D) or (B, T, D); got a scalar"
+        )
     if weight.dim() != 2 or weight.shape[1] != hidden.shape[-1]:
         raise ValueError(
-            f"weight must have shape (V, {hidden.shape[-1]}) to match hidden's last dimension; got {tuple(weight.shape)}"
+            f"weight must have shape (V, {hidden.shape[-1]}) to match hidden's"
+            f" last dimension; got {tuple(weight.shape)}"
         )
     if weight.shape[0] == 0:
-        raise ValueError("weight must have at least one row (a vocabulary of at least one token)")
+        raise ValueError(
+            "weight must have at least one row (a vocabulary of at least one"
+            " token)"
+        )
     if weight.dtype != hidden.dtype or weight.device != hidden.device:
         raise ValueError(
-            f"weight must have hidden's dtype and device ({hidden.dtype}, {hidden.device}); "
-            f"got ({weight.dtype}, {weight.device})"
+            f"weight must have hidden's dtype and device ({hidden.dtype},"
+            f" {hidden.device}); got ({weight.dtype}, {weight.device})"
         )
-    if bias is not None and (not isinstance(bias, torch.Tensor) or bias.shape != (weight.shape[0],)
-                             or bias.dtype != hidden.dtype):
-        got = (tuple(bias.shape), bias.dtype) if isinstance(bias, torch.Tensor) else type(bias).__name__
-        raise ValueError(f"bias must be a tensor of shape ({weight.shape[0]},) and dtype {hidden.dtype}; got {got}")
+    if bias is not None and (
+        not isinstance(bias, torch.Tensor)
+        or bias.shape != (weight.shape[0],)
+        or bias.dtype != hidden.dtype
+    ):
+        got = (
+            (tuple(bias.shape), bias.dtype)
+            if isinstance(bias, torch.Tensor)
+            else type(bias).__name__
+        )
+        raise ValueError(
+            f"bias must be a tensor of shape ({weight.shape[0]},) and dtype"
+            f" {hidden.dtype}; got {got}"
+        )
     if chunk_size is None:
         chunk_size = DEFAULT_CHUNK_SIZE
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}")
+    if (
+        isinstance(chunk_size, bool)
+        or not isinstance(chunk_size, int)
+        or chunk_size < 1
+    ):
+        raise ValueError(
+            f"chunk_size must be a positive integer; got {chunk_size!r}"
+        )
     row_shape = hidden.shape[:-1]
     h = hidden.reshape(-1, hidden.shape[-1])
     if target.shape != row_shape:
-        raise ValueError(f"target must have shape {tuple(row_shape)}, one index per row of hidden; got {tuple(target.shape)}")
-    y, keep = _check_class_targets(target.to(hidden.device), h.shape[0], weight.shape[0], ignore_index)
+        raise ValueError(
+            f"target must have shape {tuple(row_shape)}, one index per row of"
+            f" hidden; got {tuple(target.shape)}"
+        )
+    y, keep = _check_class_targets(
+        target.to(hidden.device), h.shape[0], weight.shape[0], ignore_index
+    )
     rows = _LinearCrossEntropy.apply(h, weight, bias, y, keep, chunk_size)
     out = _reduce(rows, keep, reduction)
     if reduction == "none":
@@ -237,7 +310,9 @@ class _VocabParallelCrossEntropy(torch.autograd.Function):
         dist.all_reduce(sum_exp, op=dist.ReduceOp.SUM, group=group)
         # The target logit lives on exactly one rank; the others contribute zero.
         picked = shifted.gather(1, y_local[:, None]).squeeze(1)
-        target_shifted = torch.where(in_slice, picked, torch.zeros_like(picked))
+        target_shifted = torch.where(
+            in_slice, picked, torch.zeros_like(picked)
+        )
         dist.all_reduce(target_shifted, op=dist.ReduceOp.SUM, group=group)
         log_sum_exp = sum_exp.log()
         ctx.save_for_backward(shifted, log_sum_exp, y_local, in_slice)
@@ -248,7 +323,9 @@ class _VocabParallelCrossEntropy(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_rows):
         shifted, log_sum_exp, y_local, in_slice = ctx.saved_tensors
-        grad = (shifted - log_sum_exp[:, None]).exp_()  # this slice of the global softmax
+        grad = (
+            shifted - log_sum_exp[:, None]
+        ).exp_()  # this slice of the global softmax
         rows = torch.arange(grad.shape[0], device=grad.device)[in_slice]
         grad[rows, y_local[in_slice]] -= 1
         grad.mul_(grad_rows.to(grad.dtype)[:, None])
@@ -257,7 +334,10 @@ class _VocabParallelCrossEntropy(torch.autograd.Function):
 
 def _check_process_group() -> None:
     if not dist.is_available() or not dist.is_initialized():
-        raise ValueError("vocab-parallel cross-entropy needs an initialised torch.distributed process group")
+        raise ValueError(
+            "vocab-parallel cross-entropy needs an initialised"
+            " torch.distributed process group"
+        )
 
 
 def vocab_parallel_cross_entropy(
@@ -301,22 +381,51 @@ def vocab_parallel_cross_entropy(
     """
     check_reduction(reduction)
     _check_process_group()
-    if not isinstance(logits, torch.Tensor) or not logits.is_floating_point() or logits.dim() != 2:
-        raise ValueError("logits must be a floating-point tensor of shape (N, V_r), this process's vocabulary slice")
-    if isinstance(vocab_start, bool) or not isinstance(vocab_start, int) or vocab_start < 0:
-        raise ValueError(f"vocab_start must be a non-negative integer; got {vocab_start!r}")
-    if not isinstance(target, torch.Tensor) or target.is_floating_point() or target.shape != logits.shape[:1]:
-        got = tuple(target.shape) if isinstance(target, torch.Tensor) else type(target).__name__
-        raise ValueError(f"target must be an integer tensor of shape ({logits.shape[0]},); got {got}")
+    if (
+        not isinstance(logits, torch.Tensor)
+        or not logits.is_floating_point()
+        or logits.dim() != 2
+    ):
+        raise ValueError(
+            "logits must be a floating-point tensor of shape (N, V_r), this"
+            " process's vocabulary slice"
+        )
+    if (
+        isinstance(vocab_start, bool)
+        or not isinstance(vocab_start, int)
+        or vocab_start < 0
+    ):
+        raise ValueError(
+            f"vocab_start must be a non-negative integer; got {vocab_start!r}"
+        )
+    if (
+        not isinstance(target, torch.Tensor)
+        or target.is_floating_point()
+        or target.shape != logits.shape[:1]
+    ):
+        got = (
+            tuple(target.shape)
+            if isinstance(target, torch.Tensor)
+            else type(target).__name__
+        )
+        raise ValueError(
+            f"target must be an integer tensor of shape ({logits.shape[0]},);"
+            f" got {got}"
+        )
     y = target.to(logits.device).long()
     keep = y != ignore_index
     if bool((keep & (y < 0)).any()):
-        raise ValueError(f"target must hold non-negative class indices (or ignore_index={ignore_index})")
+        raise ValueError(
+            "target must hold non-negative class indices (or"
+            f" ignore_index={ignore_index})"
+        )
     local = y - vocab_start
     in_slice = keep & (local >= 0) & (local < logits.shape[1])
     y_local = torch.where(in_slice, local, torch.zeros_like(local))
     rows = _VocabParallelCrossEntropy.apply(logits, y_local, in_slice, group)
-    rows = torch.where(keep, rows, torch.zeros((), dtype=rows.dtype, device=rows.device))
+    rows = torch.where(
+        keep, rows, torch.zeros((), dtype=rows.dtype, device=rows.device)
+    )
     return _reduce(rows, keep, reduction).to(logits.dtype)
 
 
@@ -358,18 +467,33 @@ def vocab_parallel_linear_cross_entropy(
     _check_process_group()
     if not isinstance(hidden, torch.Tensor) or hidden.dim() != 2:
         raise ValueError("hidden must be a tensor of shape (N, D)")
-    if not isinstance(weight_slice, torch.Tensor) or weight_slice.dim() != 2 or weight_slice.shape[1] != hidden.shape[1]:
-        raise ValueError(f"weight_slice must have shape (V_r, {hidden.shape[1]}) to match hidden")
+    if (
+        not isinstance(weight_slice, torch.Tensor)
+        or weight_slice.dim() != 2
+        or weight_slice.shape[1] != hidden.shape[1]
+    ):
+        raise ValueError(
+            f"weight_slice must have shape (V_r, {hidden.shape[1]}) to match"
+            " hidden"
+        )
     h = _CopyToVocabParallel.apply(hidden, group)
     return vocab_parallel_cross_entropy(
-        h @ weight_slice.T, target, vocab_start, group=group, ignore_index=ignore_index, reduction=reduction
+        h @ weight_slice.T,
+        target,
+        vocab_start,
+        group=group,
+        ignore_index=ignore_index,
+        reduction=reduction,
     )
 
 
 def vocab_slices(vocab_size: int, world_size: int) -> list[tuple[int, int]]:
     """Split ``range(vocab_size)`` into ``world_size`` contiguous (start, stop) slices, sizes differing by at most one."""
     if vocab_size < world_size or world_size < 1:
-        raise ValueError(f"vocab_size ({vocab_size}) must be at least world_size ({world_size}) >= 1")
+        raise ValueError(
+            f"vocab_size ({vocab_size}) must be at least world_size"
+            f" ({world_size}) >= 1"
+        )
     base, extra = divmod(vocab_size, world_size)
     bounds, start = [], 0
     for r in range(world_size):
@@ -379,37 +503,59 @@ def vocab_slices(vocab_size: int, world_size: int) -> list[tuple[int, int]]:
     return bounds
 
 
-def _agreement_worker(rank, world_size, init_file, out_file, tokens, hidden, vocab, seed):
+def _agreement_worker(
+    rank, world_size, init_file, out_file, tokens, hidden, vocab, seed
+):
     from .losses import cross_entropy
 
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
+    dist.init_process_group(
+        "gloo",
+        init_method=f"file://{init_file}",
+        rank=rank,
+        world_size=world_size,
+    )
     try:
         g = torch.Generator().manual_seed(seed)
         h = torch.randn(tokens, hidden, generator=g, dtype=torch.float64)
         w = torch.randn(vocab, hidden, generator=g, dtype=torch.float64)
         y = torch.randint(0, vocab, (tokens,), generator=g)
         start, stop = vocab_slices(vocab, world_size)[rank]
-        h_par, w_slice = h.clone().requires_grad_(), w[start:stop].clone().requires_grad_()
+        h_par, w_slice = (
+            h.clone().requires_grad_(),
+            w[start:stop].clone().requires_grad_(),
+        )
         loss = vocab_parallel_linear_cross_entropy(h_par, w_slice, y, start)
         loss.backward()
         # Each process checks its own slice against the single-process computation; the worst case is all-reduced.
         h_ref, w_ref = h.clone().requires_grad_(), w.clone().requires_grad_()
         ref = cross_entropy(h_ref @ w_ref.T, y)
         ref.backward()
-        diffs = torch.tensor([
-            (loss - ref).abs().item(),
-            (h_par.grad - h_ref.grad).abs().max().item(),
-            (w_slice.grad - w_ref.grad[start:stop]).abs().max().item(),
-        ], dtype=torch.float64)
+        diffs = torch.tensor(
+            [
+                (loss - ref).abs().item(),
+                (h_par.grad - h_ref.grad).abs().max().item(),
+                (w_slice.grad - w_ref.grad[start:stop]).abs().max().item(),
+            ],
+            dtype=torch.float64,
+        )
         dist.all_reduce(diffs, op=dist.ReduceOp.MAX)
         if rank == 0:
-            torch.save(dict(zip(("loss", "grad_hidden", "grad_weight"), diffs.tolist())), out_file)
+            torch.save(
+                dict(
+                    zip(("loss", "grad_hidden", "grad_weight"), diffs.tolist())
+                ),
+                out_file,
+            )
     finally:
         dist.destroy_process_group()
 
 
 def vocab_parallel_agreement(
-    world_size: int = 2, tokens: int = 64, hidden: int = 16, vocab: int = 1000, seed: int = 0
+    world_size: int = 2,
+    tokens: int = 64,
+    hidden: int = 16,
+    vocab: int = 1000,
+    seed: int = 0,
 ) -> dict[str, float]:
     """Run :func:`vocab_parallel_linear_cross_entropy` on ``world_size`` CPU processes (gloo) and compare.
 
@@ -423,8 +569,15 @@ def vocab_parallel_agreement(
     import torch.multiprocessing as mp
 
     if world_size < 1 or vocab < world_size:
-        raise ValueError(f"world_size must be in [1, vocab]; got world_size={world_size}, vocab={vocab}")
+        raise ValueError(
+            f"world_size must be in [1, vocab]; got world_size={world_size},"
+            f" vocab={vocab}"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         init, out = f"{tmp}/init", f"{tmp}/result.pt"
-        mp.spawn(_agreement_worker, args=(world_size, init, out, tokens, hidden, vocab, seed), nprocs=world_size)
+        mp.spawn(
+            _agreement_worker,
+            args=(world_size, init, out, tokens, hidden, vocab, seed),
+            nprocs=world_size,
+        )
         return torch.load(out)

@@ -64,7 +64,14 @@ __all__ = [
 
 #: The scikit-image pictures used as unlabelled data, in label order for the
 #: downstream task "which picture does a crop come from?".
-SOURCES = ("cell", "immunohistochemistry", "retina", "brick", "grass", "gravel")
+SOURCES = (
+    "cell",
+    "immunohistochemistry",
+    "retina",
+    "brick",
+    "grass",
+    "gravel",
+)
 
 #: How much larger a crop's window is in each picture than in the others: the
 #: retina photograph has about three times the resolution of the rest.
@@ -102,10 +109,14 @@ def _retina_disk(gray: np.ndarray, shrink: float = 0.9) -> np.ndarray:
     centre_r, centre_c = rows.mean(), cols.mean()
     radius = np.sqrt(lit.sum() / np.pi)
     rr, cc = np.mgrid[: gray.shape[0], : gray.shape[1]]
-    return (rr - centre_r) ** 2 + (cc - centre_c) ** 2 <= (shrink * radius) ** 2
+    return (rr - centre_r) ** 2 + (cc - centre_c) ** 2 <= (
+        shrink * radius
+    ) ** 2
 
 
-def load_sources(names: tuple[str, ...] = SOURCES, *, scale: int = 1) -> list[SourceImage]:
+def load_sources(
+    names: tuple[str, ...] = SOURCES, *, scale: int = 1
+) -> list[SourceImage]:
     """Load scikit-image's bundled micrographs and textures as grayscale pictures.
 
     Only pictures stored inside the scikit-image wheel are allowed (nothing is
@@ -136,7 +147,11 @@ def load_sources(names: tuple[str, ...] = SOURCES, *, scale: int = 1) -> list[So
     unknown = [n for n in names if n not in SOURCES]
     if unknown:
         raise ValueError(f"names must be among {SOURCES}; got {unknown[0]!r}")
-    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
+    if (
+        isinstance(scale, bool)
+        or not isinstance(scale, (int, np.integer))
+        or scale < 1
+    ):
         raise ValueError(f"scale must be a positive integer; got {scale!r}")
     sources = []
     for name in names:
@@ -144,7 +159,11 @@ def load_sources(names: tuple[str, ...] = SOURCES, *, scale: int = 1) -> list[So
         gray = rgb2gray(picture) if picture.ndim == 3 else picture / 255.0
         gray = np.asarray(gray, dtype=np.float64)
         valid = _retina_disk(gray) if name == "retina" else None
-        sources.append(SourceImage(name, gray, valid, int(scale) * _RELATIVE_SCALES.get(name, 1)))
+        sources.append(
+            SourceImage(
+                name, gray, valid, int(scale) * _RELATIVE_SCALES.get(name, 1)
+            )
+        )
     return sources
 
 
@@ -153,7 +172,9 @@ def load_sources(names: tuple[str, ...] = SOURCES, *, scale: int = 1) -> list[So
 SPLITS = ("pretext", "train", "test")
 
 
-def split_mask(shape: tuple[int, int], split: str, grid: int = 4) -> np.ndarray:
+def split_mask(
+    shape: tuple[int, int], split: str, grid: int = 4
+) -> np.ndarray:
     """Where in a picture a split's crops may lie: a fixed pattern of tiles.
 
     The picture is cut into a ``grid x grid`` array of tiles; tile
@@ -180,7 +201,9 @@ def split_mask(shape: tuple[int, int], split: str, grid: int = 4) -> np.ndarray:
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}; got {split!r}")
     if isinstance(grid, bool) or not isinstance(grid, int) or grid < 2:
-        raise ValueError(f"grid must be an integer of at least 2; got {grid!r}")
+        raise ValueError(
+            f"grid must be an integer of at least 2; got {grid!r}"
+        )
     height, width = shape
     tile_row = np.minimum(np.arange(height) * grid // height, grid - 1)
     tile_col = np.minimum(np.arange(width) * grid // width, grid - 1)
@@ -196,9 +219,14 @@ def _window_origins(valid: np.ndarray, window: int) -> np.ndarray:
         return np.zeros((0, 2), dtype=np.int64)
     # An integral image counts the valid pixels of every window at once.
     counts = np.zeros((height + 1, width + 1), dtype=np.int64)
-    counts[1:, 1:] = np.cumsum(np.cumsum(valid.astype(np.int64), axis=0), axis=1)
+    counts[1:, 1:] = np.cumsum(
+        np.cumsum(valid.astype(np.int64), axis=0), axis=1
+    )
     inside = (
-        counts[window:, window:] - counts[:-window, window:] - counts[window:, :-window] + counts[:-window, :-window]
+        counts[window:, window:]
+        - counts[:-window, window:]
+        - counts[window:, :-window]
+        + counts[:-window, :-window]
     ) == window * window
     return np.argwhere(inside)
 
@@ -249,25 +277,41 @@ def sample_crops(
     torch.Tensor
         Crops of shape ``(n, 1, size, size)``, float32, on the CPU.
     """
-    pixels = np.asarray(image.detach().cpu() if isinstance(image, torch.Tensor) else image, dtype=np.float64)
+    pixels = np.asarray(
+        image.detach().cpu() if isinstance(image, torch.Tensor) else image,
+        dtype=np.float64,
+    )
     if pixels.ndim != 2:
-        raise ValueError(f"image must be a grayscale picture of shape (H, W); got shape {pixels.shape}")
+        raise ValueError(
+            "image must be a grayscale picture of shape (H, W); got shape"
+            f" {pixels.shape}"
+        )
     for name, value in (("size", size), ("scale", scale)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, np.integer))
+            or value < 1
+        ):
+            raise ValueError(
+                f"{name} must be a positive integer; got {value!r}"
+            )
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n must be a non-negative integer; got {n!r}")
     if valid is None:
         valid = np.ones(pixels.shape, dtype=bool)
     valid = np.asarray(valid, dtype=bool)
     if valid.shape != pixels.shape:
-        raise ValueError(f"valid must have the image's shape {pixels.shape}; got {valid.shape}")
+        raise ValueError(
+            f"valid must have the image's shape {pixels.shape}; got"
+            f" {valid.shape}"
+        )
     window = size * scale
     origins = _window_origins(valid, window)
     if len(origins) == 0:
         raise ValueError(
-            f"no {window}x{window} window fits inside the valid region of a {pixels.shape[0]}x{pixels.shape[1]} "
-            "image; use a smaller size or scale, or a larger region"
+            f"no {window}x{window} window fits inside the valid region of a"
+            f" {pixels.shape[0]}x{pixels.shape[1]} image; use a smaller size"
+            " or scale, or a larger region"
         )
     pick = torch.randint(len(origins), (n,), generator=generator).numpy()
     crops = np.empty((n, size, size), dtype=np.float64)
@@ -331,29 +375,47 @@ def _check_images(x, name: str, gray: bool = False) -> torch.Tensor:
         or not x.is_floating_point()
         or (gray and x.shape[1] != 1)
     ):
-        what = f"shape {tuple(x.shape)}, dtype {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"{name} must be a floating tensor of images of shape (N, {channels}, H, W); got {what}")
+        what = (
+            f"shape {tuple(x.shape)}, dtype {x.dtype}"
+            if isinstance(x, torch.Tensor)
+            else type(x).__name__
+        )
+        raise ValueError(
+            f"{name} must be a floating tensor of images of shape (N,"
+            f" {channels}, H, W); got {what}"
+        )
     return x
 
 
 def _plane_fit(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Residual after the least-squares plane, and the plane's two slopes."""
     n, c, h, w = x.shape
-    u = torch.linspace(-1, 1, h, dtype=x.dtype, device=x.device)[:, None].expand(h, w)
-    v = torch.linspace(-1, 1, w, dtype=x.dtype, device=x.device)[None, :].expand(h, w)
+    u = torch.linspace(-1, 1, h, dtype=x.dtype, device=x.device)[
+        :, None
+    ].expand(h, w)
+    v = torch.linspace(-1, 1, w, dtype=x.dtype, device=x.device)[
+        None, :
+    ].expand(h, w)
     # On a symmetric grid the constant, u and v are orthogonal, so each
     # coefficient is a separate projection.
     flat = x.reshape(n, c, h * w)
     u, v = u.reshape(-1), v.reshape(-1)
     b = flat @ u / (u @ u)
     s = flat @ v / (v @ v)
-    residual = flat - flat.mean(-1, keepdim=True) - b[..., None] * u - s[..., None] * v
+    residual = (
+        flat
+        - flat.mean(-1, keepdim=True)
+        - b[..., None] * u
+        - s[..., None] * v
+    )
     return residual.reshape(x.shape), torch.stack([b[:, 0], s[:, 0]], dim=1)
 
 
 def _standardize(x: torch.Tensor) -> torch.Tensor:
     flat = x.reshape(x.shape[0], -1)
-    flat = (flat - flat.mean(1, keepdim=True)) / (flat.std(1, keepdim=True) + 1e-6)
+    flat = (flat - flat.mean(1, keepdim=True)) / (
+        flat.std(1, keepdim=True) + 1e-6
+    )
     return flat.reshape(x.shape)
 
 
@@ -395,14 +457,25 @@ def crop_dataset(
         The index of each crop's picture in ``sources``, shape ``(N,)``, int64.
     """
     if len(sources) == 0:
-        raise ValueError("sources must hold at least one SourceImage; got none")
+        raise ValueError(
+            "sources must hold at least one SourceImage; got none"
+        )
     crops = []
     for source in sources:
         region = split_mask(source.pixels.shape, split, grid)
         if source.valid is not None:
             region &= source.valid
-        crops.append(sample_crops(source.pixels, n_per_source, size=size, scale=source.scale, valid=region,
-                                  standardize=not flatten, generator=generator))
+        crops.append(
+            sample_crops(
+                source.pixels,
+                n_per_source,
+                size=size,
+                scale=source.scale,
+                valid=region,
+                standardize=not flatten,
+                generator=generator,
+            )
+        )
     crops = torch.cat(crops)
     if flatten:
         crops = remove_brightness_gradient(crops)
@@ -428,10 +501,17 @@ def rotation_batch(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         Shape ``(4N,)``, int64, the ``k`` of each row, on ``x``'s device.
     """
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"x must be a tensor of images of shape (N, C, H, W); got {shape}")
+        shape = (
+            tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        )
+        raise ValueError(
+            f"x must be a tensor of images of shape (N, C, H, W); got {shape}"
+        )
     if x.shape[-1] != x.shape[-2]:
-        raise ValueError(f"x must hold square images (H == W) so that rotations keep the shape; got {tuple(x.shape)}")
+        raise ValueError(
+            "x must hold square images (H == W) so that rotations keep the"
+            f" shape; got {tuple(x.shape)}"
+        )
     rotated = torch.cat([torch.rot90(x, k, dims=(-2, -1)) for k in range(4)])
     labels = torch.arange(4, device=x.device).repeat_interleave(x.shape[0])
     return rotated, labels
@@ -468,19 +548,33 @@ class ConvEncoder(nn.Module):
     def __init__(self, config: EncoderConfig = EncoderConfig()):
         super().__init__()
         if config.first_kernel < 1 or config.first_kernel % 2 == 0:
-            raise ValueError(f"first_kernel must be a positive odd integer; got {config.first_kernel!r}")
+            raise ValueError(
+                "first_kernel must be a positive odd integer; got"
+                f" {config.first_kernel!r}"
+            )
         if len(config.widths) == 0 or min(config.widths) < 1:
-            raise ValueError(f"widths must be a non-empty tuple of positive integers; got {config.widths!r}")
+            raise ValueError(
+                "widths must be a non-empty tuple of positive integers; got"
+                f" {config.widths!r}"
+            )
         self.config = config
         blocks = []
         channels = config.in_channels
         for i, width in enumerate(config.widths):
             kernel = config.first_kernel if i == 0 else 3
-            blocks.append(nn.Sequential(
-                nn.Conv2d(channels, width, kernel, padding=kernel // 2, bias=False),
-                nn.BatchNorm2d(width),
-                nn.ReLU(),
-            ))
+            blocks.append(
+                nn.Sequential(
+                    nn.Conv2d(
+                        channels,
+                        width,
+                        kernel,
+                        padding=kernel // 2,
+                        bias=False,
+                    ),
+                    nn.BatchNorm2d(width),
+                    nn.ReLU(),
+                )
+            )
             channels = width
         self.blocks = nn.ModuleList(blocks)
         self.pool = nn.MaxPool2d(2)
@@ -542,7 +636,9 @@ class RotationPredictor(nn.Module):
         return self.head(self.encoder(rotated))
 
 
-def rotation_loss(input: torch.Tensor, images: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+def rotation_loss(
+    input: torch.Tensor, images: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
     """Cross-entropy of rotation logits against the turns that :func:`rotation_batch` applied.
 
     Parameters
@@ -563,16 +659,24 @@ def rotation_loss(input: torch.Tensor, images: torch.Tensor, reduction: str = "m
     """
     n = images.shape[0]
     if not isinstance(input, torch.Tensor) or tuple(input.shape) != (4 * n, 4):
-        got = tuple(input.shape) if isinstance(input, torch.Tensor) else type(input).__name__
+        got = (
+            tuple(input.shape)
+            if isinstance(input, torch.Tensor)
+            else type(input).__name__
+        )
         raise ValueError(
-            f"input must hold rotation logits of shape (4N, 4) = ({4 * n}, 4) for N = {n} images; got {got}"
+            f"input must hold rotation logits of shape (4N, 4) = ({4 * n}, 4)"
+            f" for N = {n} images; got {got}"
         )
     labels = torch.arange(4, device=input.device).repeat_interleave(n)
     return cross_entropy(input, labels, reduction=reduction)
 
 
 def extract_features(
-    encoder: ConvEncoder, x: torch.Tensor, block: int | None = None, batch_size: int = 1024
+    encoder: ConvEncoder,
+    x: torch.Tensor,
+    block: int | None = None,
+    batch_size: int = 1024,
 ) -> torch.Tensor:
     """Frozen features of images: the encoder in evaluation mode, without gradients.
 
@@ -594,16 +698,31 @@ def extract_features(
         Features of shape ``(N, D)``, detached; ``D = widths[block]``.
     """
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"x must be a tensor of images of shape (N, C, H, W); got {shape}")
+        shape = (
+            tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        )
+        raise ValueError(
+            f"x must be a tensor of images of shape (N, C, H, W); got {shape}"
+        )
     if block is None:
         return predict(encoder, x, batch_size=batch_size)
     depth = len(encoder.blocks)
-    if isinstance(block, bool) or not isinstance(block, int) or not -depth <= block < depth:
-        raise ValueError(f"block must be an integer in [{-depth}, {depth - 1}] or None; got {block!r}")
+    if (
+        isinstance(block, bool)
+        or not isinstance(block, int)
+        or not -depth <= block < depth
+    ):
+        raise ValueError(
+            f"block must be an integer in [{-depth}, {depth - 1}] or None; got"
+            f" {block!r}"
+        )
 
     # A view whose training mode is the encoder's own, so that predict() restores it.
-    return predict(_BlockView(encoder, block).train(encoder.training), x, batch_size=batch_size)
+    return predict(
+        _BlockView(encoder, block).train(encoder.training),
+        x,
+        batch_size=batch_size,
+    )
 
 
 class _BlockView(nn.Module):
@@ -618,7 +737,11 @@ class _BlockView(nn.Module):
         return self.encoder.block_features(x)[self.block]
 
 
-def few_shot_indices(labels: torch.Tensor, per_class: int, generator: torch.Generator | None = None) -> torch.Tensor:
+def few_shot_indices(
+    labels: torch.Tensor,
+    per_class: int,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Indices of ``per_class`` randomly chosen examples of every class.
 
     Parameters
@@ -635,17 +758,28 @@ def few_shot_indices(labels: torch.Tensor, per_class: int, generator: torch.Gene
     torch.Tensor
         Sorted indices into ``labels``, shape ``(n_classes * per_class,)``, on the CPU.
     """
-    if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
-        raise ValueError(f"per_class must be a positive integer; got {per_class!r}")
+    if (
+        isinstance(per_class, bool)
+        or not isinstance(per_class, int)
+        or per_class < 1
+    ):
+        raise ValueError(
+            f"per_class must be a positive integer; got {per_class!r}"
+        )
     labels = labels.detach().cpu()
     chosen = []
     for c in torch.unique(labels):
         members = torch.nonzero(labels == c).flatten()
         if len(members) < per_class:
             raise ValueError(
-                f"class {int(c)} has {len(members)} examples; per_class must be at most that, got {per_class}"
+                f"class {int(c)} has {len(members)} examples; per_class must"
+                f" be at most that, got {per_class}"
             )
-        chosen.append(members[torch.randperm(len(members), generator=generator)[:per_class]])
+        chosen.append(
+            members[
+                torch.randperm(len(members), generator=generator)[:per_class]
+            ]
+        )
     return torch.cat(chosen).sort().values
 
 
@@ -656,7 +790,9 @@ class LinearProbe(nn.Module):
         super().__init__()
         self.register_buffer("mean", mean)
         self.register_buffer("std", std)
-        self.linear = nn.Linear(mean.shape[-1], n_classes).to(device=mean.device, dtype=mean.dtype)
+        self.linear = nn.Linear(mean.shape[-1], n_classes).to(
+            device=mean.device, dtype=mean.dtype
+        )
         # Zero weights: the probe's loss is convex, so the start does not matter, and
         # a fixed start makes the fit independent of the global random state.
         nn.init.zeros_(self.linear.weight)
@@ -699,18 +835,45 @@ def fit_linear_probe(
         Maps features of shape ``(M, D)`` to logits of shape ``(M, n_classes)``.
     """
     if not isinstance(features, torch.Tensor) or features.dim() != 2:
-        shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
-        raise ValueError(f"features must be a tensor of shape (N, D); got {shape}")
-    if not isinstance(labels, torch.Tensor) or labels.shape != features.shape[:1]:
-        shape = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
-        raise ValueError(f"labels must be a tensor of shape ({features.shape[0]},), one per feature row; got {shape}")
+        shape = (
+            tuple(features.shape)
+            if isinstance(features, torch.Tensor)
+            else type(features).__name__
+        )
+        raise ValueError(
+            f"features must be a tensor of shape (N, D); got {shape}"
+        )
+    if (
+        not isinstance(labels, torch.Tensor)
+        or labels.shape != features.shape[:1]
+    ):
+        shape = (
+            tuple(labels.shape)
+            if isinstance(labels, torch.Tensor)
+            else type(labels).__name__
+        )
+        raise ValueError(
+            f"labels must be a tensor of shape ({features.shape[0]},), one per"
+            f" feature row; got {shape}"
+        )
     if features.shape[0] < 2:
-        raise ValueError(f"features must have at least 2 rows to standardize; got {features.shape[0]}")
+        raise ValueError(
+            "features must have at least 2 rows to standardize; got"
+            f" {features.shape[0]}"
+        )
     features = features.detach()
     mean = features.mean(0)
     std = features.std(0) + 1e-6
     probe = LinearProbe(mean, std, n_classes)
-    fit(probe, cross_entropy, features, labels.to(features.device), epochs=epochs, lr=lr, weight_decay=weight_decay)
+    fit(
+        probe,
+        cross_entropy,
+        features,
+        labels.to(features.device),
+        epochs=epochs,
+        lr=lr,
+        weight_decay=weight_decay,
+    )
     return probe
 
 
@@ -755,16 +918,23 @@ def few_shot_probe_accuracies(
     """
     if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
         raise ValueError(f"draws must be a positive integer; got {draws!r}")
-    if test_features.dim() != 2 or test_features.shape[1] != train_features.shape[-1]:
+    if (
+        test_features.dim() != 2
+        or test_features.shape[1] != train_features.shape[-1]
+    ):
         raise ValueError(
-            f"test_features must have shape (M, {train_features.shape[-1]}) like the training features; "
-            f"got {tuple(test_features.shape)}"
+            f"test_features must have shape (M, {train_features.shape[-1]})"
+            f" like the training features; got {tuple(test_features.shape)}"
         )
     n_classes = int(train_labels.max()) + 1
     scores = []
     for _ in range(draws):
-        idx = few_shot_indices(train_labels, per_class, generator).to(train_features.device)
-        probe = fit_linear_probe(train_features[idx], train_labels[idx], n_classes, **probe_options)
+        idx = few_shot_indices(train_labels, per_class, generator).to(
+            train_features.device
+        )
+        probe = fit_linear_probe(
+            train_features[idx], train_labels[idx], n_classes, **probe_options
+        )
         scores.append(accuracy(predict(probe, test_features), test_labels))
     return torch.tensor(scores, dtype=torch.float64)
 
@@ -820,16 +990,31 @@ def few_shot_block_accuracies(
     if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
         raise ValueError(f"draws must be a positive integer; got {draws!r}")
     if not isinstance(evaluate, dict) or not evaluate:
-        raise ValueError(f"evaluate must be a non-empty dict of name -> (images, labels); got {evaluate!r}")
+        raise ValueError(
+            "evaluate must be a non-empty dict of name -> (images, labels);"
+            f" got {evaluate!r}"
+        )
     n_classes = int(y_train.max()) + 1
-    scores = {name: torch.zeros(len(encoder.blocks), draws, dtype=torch.float64) for name in evaluate}
+    scores = {
+        name: torch.zeros(len(encoder.blocks), draws, dtype=torch.float64)
+        for name in evaluate
+    }
     for block in range(len(encoder.blocks)):
         train = extract_features(encoder, x_train, block)
-        sets = {name: (extract_features(encoder, x, block), y) for name, (x, y) in evaluate.items()}
+        sets = {
+            name: (extract_features(encoder, x, block), y)
+            for name, (x, y) in evaluate.items()
+        }
         generator = torch.Generator().manual_seed(seed)
         for draw in range(draws):
-            idx = few_shot_indices(y_train, per_class, generator).to(train.device)
-            probe = fit_linear_probe(train[idx], y_train[idx], n_classes, **probe_options)
+            idx = few_shot_indices(y_train, per_class, generator).to(
+                train.device
+            )
+            probe = fit_linear_probe(
+                train[idx], y_train[idx], n_classes, **probe_options
+            )
             for name, (features, labels) in sets.items():
-                scores[name][block, draw] = accuracy(predict(probe, features), labels)
+                scores[name][block, draw] = accuracy(
+                    predict(probe, features), labels
+                )
     return scores

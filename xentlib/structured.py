@@ -134,14 +134,27 @@ class SegmentModel:
         for name in ("helix", "strand", "coil"):
             lo, hi = getattr(self, f"{name}_lengths")
             mean = getattr(self, f"{name}_mean")
-            if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi):
-                raise ValueError(f"{name}_lengths must be integers 1 <= lo <= hi; got {(lo, hi)!r}")
+            if not (
+                isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi
+            ):
+                raise ValueError(
+                    f"{name}_lengths must be integers 1 <= lo <= hi; got"
+                    f" {(lo, hi)!r}"
+                )
             if not lo <= mean <= hi:
-                raise ValueError(f"{name}_mean must lie in {name}_lengths {(lo, hi)}; got {mean!r}")
+                raise ValueError(
+                    f"{name}_mean must lie in {name}_lengths {(lo, hi)}; got"
+                    f" {mean!r}"
+                )
         if not 0.0 <= self.helix_fraction <= 1.0:
-            raise ValueError(f"helix_fraction must be in [0, 1]; got {self.helix_fraction!r}")
+            raise ValueError(
+                "helix_fraction must be in [0, 1]; got"
+                f" {self.helix_fraction!r}"
+            )
         if not self.sharpness >= 0.0:
-            raise ValueError(f"sharpness must be non-negative; got {self.sharpness!r}")
+            raise ValueError(
+                f"sharpness must be non-negative; got {self.sharpness!r}"
+            )
 
     def length_ranges(self) -> list[tuple[int, int, float]]:
         """``(lo, hi, mean)`` of each state, in the order of :data:`STATES`."""
@@ -157,11 +170,15 @@ class SegmentModel:
         return weights / weights.sum(-1, keepdim=True)
 
 
-def _segment_lengths_sample(n: int, lo: int, hi: int, mean: float, gen: torch.Generator) -> torch.Tensor:
+def _segment_lengths_sample(
+    n: int, lo: int, hi: int, mean: float, gen: torch.Generator
+) -> torch.Tensor:
     if hi == lo:
         return torch.full((n,), lo, dtype=torch.long)
     p = (mean - lo) / (hi - lo)
-    return lo + (torch.rand(n, hi - lo, generator=gen, dtype=torch.float64) < p).sum(-1)
+    return lo + (
+        torch.rand(n, hi - lo, generator=gen, dtype=torch.float64) < p
+    ).sum(-1)
 
 
 def sample_chains(
@@ -196,17 +213,28 @@ def sample_chains(
     """
     for name, value in (("n_chains", n_chains), ("length", length)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+            raise ValueError(
+                f"{name} must be a positive integer; got {value!r}"
+            )
     model = SegmentModel() if model is None else model
-    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+    gen = (
+        generator
+        if generator is not None
+        else torch.Generator().manual_seed(0)
+    )
     ranges = model.length_ranges()
     shortest = min(lo for lo, _, _ in ranges)
     longest = max(hi for _, hi, _ in ranges)
-    n_segments = (length + longest) // shortest + 2  # enough segments to cover offset + length
+    n_segments = (
+        length + longest
+    ) // shortest + 2  # enough segments to cover offset + length
 
     # Segment kinds: coil at every other slot, helix or strand in between.
     ordered = torch.where(
-        torch.rand(n_chains, n_segments, generator=gen, dtype=torch.float64) < model.helix_fraction, 0, 1
+        torch.rand(n_chains, n_segments, generator=gen, dtype=torch.float64)
+        < model.helix_fraction,
+        0,
+        1,
     )
     slot = torch.arange(n_segments)
     coil_first = (torch.rand(n_chains, 1, generator=gen) < 0.5).long()
@@ -215,14 +243,23 @@ def sample_chains(
     lengths = torch.empty_like(kinds)
     for state, (lo, hi, mean) in enumerate(ranges):
         mask = kinds == state
-        lengths[mask] = _segment_lengths_sample(int(mask.sum()), lo, hi, mean, gen)
+        lengths[mask] = _segment_lengths_sample(
+            int(mask.sum()), lo, hi, mean, gen
+        )
     offsets = torch.randint(0, longest, (n_chains,), generator=gen)
 
-    states = torch.stack([
-        torch.repeat_interleave(kinds[i], lengths[i])[offsets[i] : offsets[i] + length] for i in range(n_chains)
-    ])
+    states = torch.stack(
+        [
+            torch.repeat_interleave(kinds[i], lengths[i])[
+                offsets[i] : offsets[i] + length
+            ]
+            for i in range(n_chains)
+        ]
+    )
     emissions = model.emission_probs()[states.reshape(-1)]
-    residues = torch.multinomial(emissions, 1, generator=gen).reshape(n_chains, length)
+    residues = torch.multinomial(emissions, 1, generator=gen).reshape(
+        n_chains, length
+    )
     return residues, states
 
 
@@ -249,39 +286,65 @@ class WindowModel(nn.Module):
         Number of output states ``C``.
     """
 
-    def __init__(self, window: int = 7, hidden: int = 32, n_states: int = len(STATES)):
+    def __init__(
+        self, window: int = 7, hidden: int = 32, n_states: int = len(STATES)
+    ):
         super().__init__()
-        if isinstance(window, bool) or not isinstance(window, int) or window < 0:
-            raise ValueError(f"window must be a non-negative integer; got {window!r}")
-        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 0:
-            raise ValueError(f"hidden must be a non-negative integer; got {hidden!r}")
+        if (
+            isinstance(window, bool)
+            or not isinstance(window, int)
+            or window < 0
+        ):
+            raise ValueError(
+                f"window must be a non-negative integer; got {window!r}"
+            )
+        if (
+            isinstance(hidden, bool)
+            or not isinstance(hidden, int)
+            or hidden < 0
+        ):
+            raise ValueError(
+                f"hidden must be a non-negative integer; got {hidden!r}"
+            )
         self.window = window
         width = 2 * window + 1
         n_aa = len(AMINO_ACIDS)
         if hidden:
             self.net = nn.Sequential(
-                nn.Conv1d(n_aa, hidden, width, padding=window), nn.ReLU(), nn.Conv1d(hidden, n_states, 1)
+                nn.Conv1d(n_aa, hidden, width, padding=window),
+                nn.ReLU(),
+                nn.Conv1d(hidden, n_states, 1),
             )
         else:
             self.net = nn.Conv1d(n_aa, n_states, width, padding=window)
 
     def forward(self, residues: torch.Tensor) -> torch.Tensor:
         dtype = next(self.parameters()).dtype
-        x = F.one_hot(residues, len(AMINO_ACIDS)).to(dtype).transpose(1, 2)  # (N, 20, L)
+        x = (
+            F.one_hot(residues, len(AMINO_ACIDS)).to(dtype).transpose(1, 2)
+        )  # (N, 20, L)
         return self.net(x)
 
 
 def _sequence_logits(input, name: str = "input") -> torch.Tensor:
     if not isinstance(input, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor of logits; got {type(input).__name__}")
+        raise ValueError(
+            f"{name} must be a torch.Tensor of logits; got"
+            f" {type(input).__name__}"
+        )
     if input.dim() not in (2, 3):
-        raise ValueError(f"{name} must have shape (C, L) or (N, C, L); got {tuple(input.shape)}")
+        raise ValueError(
+            f"{name} must have shape (C, L) or (N, C, L); got"
+            f" {tuple(input.shape)}"
+        )
     check_logits(input, name)
     return input if input.dim() == 3 else input.unsqueeze(0)
 
 
 def _masked(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return torch.where(mask, torch.zeros((), dtype=x.dtype, device=x.device), x)
+    return torch.where(
+        mask, torch.zeros((), dtype=x.dtype, device=x.device), x
+    )
 
 
 def _p_log_ratio(logp: torch.Tensor, logm: torch.Tensor) -> torch.Tensor:
@@ -291,7 +354,9 @@ def _p_log_ratio(logp: torch.Tensor, logm: torch.Tensor) -> torch.Tensor:
     return _masked(logp.exp() * (logp - logm), zero)
 
 
-def js_smoothness_penalty(input: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+def js_smoothness_penalty(
+    input: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
     r"""Jensen-Shannon divergence between neighbouring positions' predicted distributions.
 
     With :math:`p_i = \mathrm{softmax}(z_{:, i})` the predicted distribution
@@ -325,13 +390,18 @@ def js_smoothness_penalty(input: torch.Tensor, reduction: str = "mean") -> torch
     squeeze = isinstance(input, torch.Tensor) and input.dim() == 2
     z = _sequence_logits(input)
     if z.shape[1] == 0:
-        raise ValueError("input must have at least one state; got a state dimension of size 0")
+        raise ValueError(
+            "input must have at least one state; got a state dimension of"
+            " size 0"
+        )
     logp = torch.log_softmax(z, dim=1)
     left, right = logp[:, :, :-1], logp[:, :, 1:]
     # A state of probability 0 on both sides (a masked class, logit -inf) gets a
     # dummy 0 before logaddexp, whose gradient would otherwise be NaN there.
     both_zero = (left == -math.inf) & (right == -math.inf)
-    logm = torch.logaddexp(_masked(left, both_zero), _masked(right, both_zero)) - math.log(2.0)
+    logm = torch.logaddexp(
+        _masked(left, both_zero), _masked(right, both_zero)
+    ) - math.log(2.0)
     js = 0.5 * (_p_log_ratio(left, logm) + _p_log_ratio(right, logm)).sum(1)
     js = js.clamp_min(0.0)  # (N, L - 1); rounding can leave a few ulps below 0
     if reduction == "none":
@@ -339,11 +409,16 @@ def js_smoothness_penalty(input: torch.Tensor, reduction: str = "mean") -> torch
     if reduction == "sum":
         return js.sum()
     if js.numel() == 0:
-        raise ValueError("input must have at least two positions for a mean over neighbouring pairs; got L < 2")
+        raise ValueError(
+            "input must have at least two positions for a mean over"
+            " neighbouring pairs; got L < 2"
+        )
     return js.mean()
 
 
-def js_penalized_cross_entropy(input: torch.Tensor, target: torch.Tensor, js_weight: float = 1.0) -> torch.Tensor:
+def js_penalized_cross_entropy(
+    input: torch.Tensor, target: torch.Tensor, js_weight: float = 1.0
+) -> torch.Tensor:
     r"""Per-residue cross-entropy plus a weighted Jensen-Shannon smoothness penalty.
 
     .. math::
@@ -367,8 +442,14 @@ def js_penalized_cross_entropy(input: torch.Tensor, target: torch.Tensor, js_wei
     torch.Tensor
         A scalar.
     """
-    if isinstance(js_weight, bool) or not isinstance(js_weight, (int, float)) or not js_weight >= 0:
-        raise ValueError(f"js_weight must be a non-negative number; got {js_weight!r}")
+    if (
+        isinstance(js_weight, bool)
+        or not isinstance(js_weight, (int, float))
+        or not js_weight >= 0
+    ):
+        raise ValueError(
+            f"js_weight must be a non-negative number; got {js_weight!r}"
+        )
     loss = cross_entropy(input, target)
     if js_weight:
         loss = loss + js_weight * js_smoothness_penalty(input)
@@ -419,9 +500,12 @@ def train_window_model(
     """
     if residues.shape != states.shape or residues.dim() != 2:
         raise ValueError(
-            f"residues and states must both have shape (N, L); got {tuple(residues.shape)} and {tuple(states.shape)}"
+            "residues and states must both have shape (N, L); got"
+            f" {tuple(residues.shape)} and {tuple(states.shape)}"
         )
-    with torch.random.fork_rng(devices=[]):  # initialise on the CPU from seed alone; global state is restored
+    with torch.random.fork_rng(
+        devices=[]
+    ):  # initialise on the CPU from seed alone; global state is restored
         torch.random.default_generator.manual_seed(seed)
         model = WindowModel(window, hidden)
     model = model.to(residues.device)
@@ -443,17 +527,28 @@ def train_window_model(
 def _states(x, name: str) -> torch.Tensor:
     """Integer state labels ``(N, L)``, or the argmax of scores ``(N, C, L)``."""
     if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor; got {type(x).__name__}")
+        raise ValueError(
+            f"{name} must be a torch.Tensor; got {type(x).__name__}"
+        )
     if x.is_floating_point():
         if x.dim() != 3:
-            raise ValueError(f"{name} of scores must have shape (N, C, L); got {tuple(x.shape)}")
+            raise ValueError(
+                f"{name} of scores must have shape (N, C, L); got"
+                f" {tuple(x.shape)}"
+            )
         return x.argmax(dim=1)
     if x.dtype == torch.bool or x.is_complex():
-        raise ValueError(f"{name} must hold integer states or float scores; got dtype {x.dtype}")
+        raise ValueError(
+            f"{name} must hold integer states or float scores; got dtype"
+            f" {x.dtype}"
+        )
     if x.dim() == 1:
         return x.unsqueeze(0)
     if x.dim() != 2:
-        raise ValueError(f"{name} of states must have shape (L,) or (N, L); got {tuple(x.shape)}")
+        raise ValueError(
+            f"{name} of states must have shape (L,) or (N, L); got"
+            f" {tuple(x.shape)}"
+        )
     return x
 
 
@@ -462,7 +557,8 @@ def _pair(prediction, target) -> tuple[torch.Tensor, torch.Tensor]:
     true = _states(target, "target")
     if pred.shape != true.shape:
         raise ValueError(
-            f"prediction must have one state per target position {tuple(true.shape)}; got {tuple(pred.shape)}"
+            "prediction must have one state per target position"
+            f" {tuple(true.shape)}; got {tuple(pred.shape)}"
         )
     if true.numel() == 0:
         raise ValueError("target is empty; expected at least one position")
@@ -529,10 +625,14 @@ def fragmentation(prediction: torch.Tensor, target: torch.Tensor) -> float:
     float
     """
     pred, true = _pair(prediction, target)
-    return count_segments(pred).sum().item() / count_segments(true).sum().item()
+    return (
+        count_segments(pred).sum().item() / count_segments(true).sum().item()
+    )
 
 
-def segment_lengths(states: torch.Tensor, state: int | None = None) -> torch.Tensor:
+def segment_lengths(
+    states: torch.Tensor, state: int | None = None
+) -> torch.Tensor:
     """Lengths of all segments in the sequences, optionally of one state only.
 
     Parameters
@@ -561,7 +661,9 @@ def segment_lengths(states: torch.Tensor, state: int | None = None) -> torch.Ten
     return lengths
 
 
-def transition_log_probs(states: torch.Tensor, n_states: int = len(STATES), pseudocount: float = 1.0) -> torch.Tensor:
+def transition_log_probs(
+    states: torch.Tensor, n_states: int = len(STATES), pseudocount: float = 1.0
+) -> torch.Tensor:
     r"""Log transition probabilities between neighbouring states, estimated by counting.
 
     .. math:: \log A_{jk} = \log \frac{n_{jk} + \alpha}{\sum_{k'} (n_{jk'} + \alpha)}
@@ -585,18 +687,26 @@ def transition_log_probs(states: torch.Tensor, n_states: int = len(STATES), pseu
     """
     s = _states(states, "states")
     if s.numel() and (bool((s < 0).any()) or bool((s >= n_states).any())):
-        raise ValueError(f"states must hold state indices in [0, {n_states - 1}]; got values in "
-                         f"[{int(s.min())}, {int(s.max())}]")
+        raise ValueError(
+            f"states must hold state indices in [0, {n_states - 1}]; got"
+            f" values in [{int(s.min())}, {int(s.max())}]"
+        )
     if not pseudocount >= 0:
-        raise ValueError(f"pseudocount must be non-negative; got {pseudocount!r}")
+        raise ValueError(
+            f"pseudocount must be non-negative; got {pseudocount!r}"
+        )
     pairs = (s[:, :-1] * n_states + s[:, 1:]).reshape(-1)
-    counts = torch.bincount(pairs.cpu(), minlength=n_states * n_states).reshape(n_states, n_states)
+    counts = torch.bincount(
+        pairs.cpu(), minlength=n_states * n_states
+    ).reshape(n_states, n_states)
     counts = counts.double() + pseudocount
     return (counts / counts.sum(1, keepdim=True)).log()
 
 
 def viterbi_decode(
-    scores: torch.Tensor, log_transitions: torch.Tensor, log_initial: torch.Tensor | None = None
+    scores: torch.Tensor,
+    log_transitions: torch.Tensor,
+    log_initial: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""The highest-scoring state path of each sequence (Viterbi's dynamic programme).
 
@@ -630,21 +740,39 @@ def viterbi_decode(
     squeeze = isinstance(scores, torch.Tensor) and scores.dim() == 2
     e = _sequence_logits(scores, "scores")
     n, c, length = e.shape
-    if not isinstance(log_transitions, torch.Tensor) or log_transitions.shape != (c, c):
-        got = tuple(log_transitions.shape) if isinstance(log_transitions, torch.Tensor) else type(log_transitions).__name__
-        raise ValueError(f"log_transitions must be a tensor of shape ({c}, {c}); got {got}")
+    if not isinstance(
+        log_transitions, torch.Tensor
+    ) or log_transitions.shape != (c, c):
+        got = (
+            tuple(log_transitions.shape)
+            if isinstance(log_transitions, torch.Tensor)
+            else type(log_transitions).__name__
+        )
+        raise ValueError(
+            f"log_transitions must be a tensor of shape ({c}, {c}); got {got}"
+        )
     check_logits(log_transitions, "log_transitions")
     if log_initial is None:
         log_initial = torch.zeros(c, dtype=e.dtype, device=e.device)
-    elif not isinstance(log_initial, torch.Tensor) or log_initial.shape != (c,):
-        got = tuple(log_initial.shape) if isinstance(log_initial, torch.Tensor) else type(log_initial).__name__
-        raise ValueError(f"log_initial must be a tensor of shape ({c},); got {got}")
+    elif not isinstance(log_initial, torch.Tensor) or log_initial.shape != (
+        c,
+    ):
+        got = (
+            tuple(log_initial.shape)
+            if isinstance(log_initial, torch.Tensor)
+            else type(log_initial).__name__
+        )
+        raise ValueError(
+            f"log_initial must be a tensor of shape ({c},); got {got}"
+        )
     else:
         check_logits(log_initial, "log_initial")
     if length == 0:
         raise ValueError("scores must have at least one position; got L = 0")
     trans = log_transitions.to(device=e.device, dtype=e.dtype)
-    best = log_initial.to(device=e.device, dtype=e.dtype) + e[:, :, 0]  # (N, C)
+    best = (
+        log_initial.to(device=e.device, dtype=e.dtype) + e[:, :, 0]
+    )  # (N, C)
     back = []
     for i in range(1, length):
         cand = best.unsqueeze(2) + trans  # (N, C_prev, C_next)

@@ -90,16 +90,26 @@ def fit(
         The mean training loss of each epoch (weighted by batch sizes).
     """
     if not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative integer; got {epochs!r}")
+        raise ValueError(
+            f"epochs must be a non-negative integer; got {epochs!r}"
+        )
     if lr <= 0:
         raise ValueError(f"lr must be positive; got {lr}")
     if optimizer not in _OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {_OPTIMIZERS}; got {optimizer!r}")
+        raise ValueError(
+            f"optimizer must be one of {_OPTIMIZERS}; got {optimizer!r}"
+        )
     n = _num_rows(inputs)
     if target is not None and target.shape[0] != n:
-        raise ValueError(f"target must have one row per input row ({n}); got {target.shape[0]}")
+        raise ValueError(
+            f"target must have one row per input row ({n}); got"
+            f" {target.shape[0]}"
+        )
     if batch_size is not None and batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer or None; got {batch_size!r}")
+        raise ValueError(
+            "batch_size must be a positive integer or None; got"
+            f" {batch_size!r}"
+        )
     batch = n if batch_size is None else min(batch_size, n)
     params = [p for p in model.parameters() if p.requires_grad]
     if optimizer == "adam":
@@ -109,11 +119,21 @@ def fit(
     first = inputs[0] if isinstance(inputs, tuple) else inputs
     model.train()
     history: list[float] = []
-    for epoch in tqdm(range(epochs), desc=desc, disable=not progress, mininterval=1.0):
-        order = torch.randperm(n, generator=generator).to(first.device) if batch < n else None
+    for epoch in tqdm(
+        range(epochs), desc=desc, disable=not progress, mininterval=1.0
+    ):
+        order = (
+            torch.randperm(n, generator=generator).to(first.device)
+            if batch < n
+            else None
+        )
         total = 0.0
         for start in range(0, n, batch):
-            index = slice(start, start + batch) if order is None else order[start : start + batch]
+            index = (
+                slice(start, start + batch)
+                if order is None
+                else order[start : start + batch]
+            )
             x = _rows(inputs, index)
             y = x if target is None else target[index]
             out = model(*x) if isinstance(x, tuple) else model(x)
@@ -130,12 +150,17 @@ def fit(
 
 
 @torch.no_grad()
-def predict(model: nn.Module, inputs: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+def predict(
+    model: nn.Module, inputs: torch.Tensor, batch_size: int = 4096
+) -> torch.Tensor:
     """The model's outputs on ``inputs`` in evaluation mode, computed in batches."""
     was_training = model.training
     model.eval()
     try:
-        outs = [model(inputs[start : start + batch_size]) for start in range(0, inputs.shape[0], batch_size)]
+        outs = [
+            model(inputs[start : start + batch_size])
+            for start in range(0, inputs.shape[0], batch_size)
+        ]
     finally:
         model.train(was_training)
     return torch.cat(outs) if outs else model(inputs)
@@ -151,8 +176,11 @@ def accuracy(prediction: torch.Tensor, target: torch.Tensor) -> float:
         prediction = prediction.argmax(dim=1)
     if prediction.shape != target.shape:
         raise ValueError(
-            f"prediction must hold one class per target ({tuple(target.shape)}); got shape {tuple(prediction.shape)}"
+            "prediction must hold one class per target"
+            f" ({tuple(target.shape)}); got shape {tuple(prediction.shape)}"
         )
     if target.numel() == 0:
-        raise ValueError("target is empty; accuracy needs at least one example")
+        raise ValueError(
+            "target is empty; accuracy needs at least one example"
+        )
     return (prediction.to(target.device) == target).float().mean().item()

@@ -35,7 +35,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ._validation import as_float_tensor, check_reduction, check_unit_interval, reduce_rows
+from ._validation import (
+    as_float_tensor,
+    check_reduction,
+    check_unit_interval,
+    reduce_rows,
+)
 from .datasets import data_path
 from .losses import binary_cross_entropy
 
@@ -148,8 +153,14 @@ class VAEConfig:
     def __post_init__(self):
         for name in ("n_bits", "hidden", "latent"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or value < 1
+            ):
+                raise ValueError(
+                    f"{name} must be a positive integer; got {value!r}"
+                )
 
 
 class FingerprintVAE(nn.Module):
@@ -174,7 +185,11 @@ class FingerprintVAE(nn.Module):
         torch's global generator.
     """
 
-    def __init__(self, config: VAEConfig | None = None, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        config: VAEConfig | None = None,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
         self.config = config or VAEConfig()
         self.generator = generator
@@ -182,7 +197,9 @@ class FingerprintVAE(nn.Module):
         self.encoder = nn.Sequential(nn.Linear(n, h), nn.ReLU())
         self.to_mu = nn.Linear(h, k)
         self.to_logvar = nn.Linear(h, k)
-        self.decoder = nn.Sequential(nn.Linear(k, h), nn.ReLU(), nn.Linear(h, n))
+        self.decoder = nn.Sequential(
+            nn.Linear(k, h), nn.ReLU(), nn.Linear(h, n)
+        )
 
     @torch.no_grad()
     def init_output_bias(self, bit_frequency: torch.Tensor) -> None:
@@ -201,11 +218,16 @@ class FingerprintVAE(nn.Module):
         """
         f = as_float_tensor(bit_frequency, "bit_frequency")
         if f.shape != (self.config.n_bits,):
-            raise ValueError(f"bit_frequency must have shape ({self.config.n_bits},); got {tuple(f.shape)}")
+            raise ValueError(
+                f"bit_frequency must have shape ({self.config.n_bits},); got"
+                f" {tuple(f.shape)}"
+            )
         check_unit_interval(f, "bit_frequency", what="frequencies")
         f = f.clamp(1e-4, 1 - 1e-4)
         bias = self.decoder[-1].bias
-        bias.copy_(torch.log(f / (1 - f)).to(device=bias.device, dtype=bias.dtype))
+        bias.copy_(
+            torch.log(f / (1 - f)).to(device=bias.device, dtype=bias.dtype)
+        )
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of :math:`q(z \\mid x)`, each of shape ``(N, latent)``."""
@@ -216,12 +238,18 @@ class FingerprintVAE(nn.Module):
         """Bit logits of :math:`p(x \\mid z)`, shape ``(N, n_bits)``."""
         return self.decoder(z)
 
-    def sample_latent(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    def sample_latent(
+        self, mu: torch.Tensor, logvar: torch.Tensor
+    ) -> torch.Tensor:
         """One reparameterised draw :math:`\\mu + e^{\\log\\sigma^2 / 2} \\odot \\varepsilon`."""
-        eps = torch.randn(mu.shape, generator=self.generator, dtype=mu.dtype).to(mu.device)
+        eps = torch.randn(
+            mu.shape, generator=self.generator, dtype=mu.dtype
+        ).to(mu.device)
         return mu + torch.exp(0.5 * logvar) * eps
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return ``(logits, mu, logvar)`` for a batch ``x`` of shape ``(N, n_bits)``."""
         mu, logvar = self.encode(x)
         z = self.sample_latent(mu, logvar) if self.training else mu
@@ -233,12 +261,18 @@ class FingerprintVAE(nn.Module):
 
 def _check_bits(x: torch.Tensor, name: str, n_bits: int | None = None) -> None:
     if x.dim() != 2:
-        raise ValueError(f"{name} must have shape (N, n_bits); got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{name} must have shape (N, n_bits); got shape {tuple(x.shape)}"
+        )
     if n_bits is not None and x.shape[1] != n_bits:
-        raise ValueError(f"{name} must have {n_bits} bits per row; got {x.shape[1]}")
+        raise ValueError(
+            f"{name} must have {n_bits} bits per row; got {x.shape[1]}"
+        )
 
 
-def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+def reconstruction_loss(
+    logits: torch.Tensor, target: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
     r"""Negative Bernoulli log-likelihood of the bits, summed over bits.
 
     For one fingerprint :math:`x \in \{0, 1\}^D` and decoder logits
@@ -269,14 +303,18 @@ def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor, reduction: s
     """
     check_reduction(reduction)
     if not isinstance(logits, torch.Tensor):
-        raise ValueError(f"logits must be a torch.Tensor; got {type(logits).__name__}")
+        raise ValueError(
+            f"logits must be a torch.Tensor; got {type(logits).__name__}"
+        )
     _check_bits(logits, "logits")
     per_bit = binary_cross_entropy(logits, target, reduction="none")
     per_row = per_bit.sum(dim=1)
     return reduce_rows(per_row, reduction)
 
 
-def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+def gaussian_kl(
+    mu: torch.Tensor, logvar: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
     r"""KL divergence of :math:`\mathcal{N}(\mu, \mathrm{diag}\,\sigma^2)` from :math:`\mathcal{N}(0, I)`.
 
     .. math::
@@ -298,11 +336,15 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, reduction: str = "mean")
     """
     check_reduction(reduction)
     for name, value in (("mu", mu), ("logvar", logvar)):
-        if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+        if (
+            not isinstance(value, torch.Tensor)
+            or not value.is_floating_point()
+        ):
             raise ValueError(f"{name} must be a floating-point torch.Tensor")
     if mu.shape != logvar.shape or mu.dim() != 2:
         raise ValueError(
-            f"mu and logvar must have the same shape (N, K); got {tuple(mu.shape)} and {tuple(logvar.shape)}"
+            "mu and logvar must have the same shape (N, K); got"
+            f" {tuple(mu.shape)} and {tuple(logvar.shape)}"
         )
     per_row = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
     return reduce_rows(per_row, reduction)
@@ -337,13 +379,21 @@ def elbo_terms(
     dict
         ``{"reconstruction": ..., "kl": ..., "neg_elbo": ...}`` in nats per fingerprint.
     """
-    if not isinstance(n_samples, int) or isinstance(n_samples, bool) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}")
+    if (
+        not isinstance(n_samples, int)
+        or isinstance(n_samples, bool)
+        or n_samples < 1
+    ):
+        raise ValueError(
+            f"n_samples must be a positive integer; got {n_samples!r}"
+        )
     _check_bits(x, "x", model.config.n_bits)
     mu, logvar = model.encode(x)
     recon = 0.0
     for _ in range(n_samples):
-        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype).to(mu.device)
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype).to(
+            mu.device
+        )
         z = mu + torch.exp(0.5 * logvar) * eps
         recon += reconstruction_loss(model.decode(z), x).item()
     recon /= n_samples
@@ -411,9 +461,17 @@ def train_vae(
         left in evaluation mode.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative integer; got {epochs!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+        raise ValueError(
+            f"epochs must be a non-negative integer; got {epochs!r}"
+        )
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int)
+        or batch_size < 1
+    ):
+        raise ValueError(
+            f"batch_size must be a positive integer; got {batch_size!r}"
+        )
     if not lr > 0:
         raise ValueError(f"lr must be positive; got {lr}")
     if not beta >= 0:
@@ -422,18 +480,39 @@ def train_vae(
     if held_out is not None:
         _check_bits(held_out, "held_out", model.config.n_bits)
     if not weight_decay >= 0:
-        raise ValueError(f"weight_decay must be non-negative; got {weight_decay}")
-    if isinstance(kl_warmup, bool) or not isinstance(kl_warmup, int) or kl_warmup < 0:
-        raise ValueError(f"kl_warmup must be a non-negative integer; got {kl_warmup!r}")
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        raise ValueError(
+            f"weight_decay must be non-negative; got {weight_decay}"
+        )
+    if (
+        isinstance(kl_warmup, bool)
+        or not isinstance(kl_warmup, int)
+        or kl_warmup < 0
+    ):
+        raise ValueError(
+            f"kl_warmup must be a non-negative integer; got {kl_warmup!r}"
+        )
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=lr, weight_decay=weight_decay
+    )
     n = train.shape[0]
-    history: dict[str, list[float]] = {"train_reconstruction": [], "train_kl": []}
+    history: dict[str, list[float]] = {
+        "train_reconstruction": [],
+        "train_kl": [],
+    }
     if held_out is not None:
         history.update(held_out_reconstruction=[], held_out_kl=[])
-        eval_generator = None if generator is None else torch.Generator().manual_seed(generator.initial_seed() + 1)
-    for epoch in tqdm(range(epochs), desc=desc, disable=not progress, mininterval=1.0):
+        eval_generator = (
+            None
+            if generator is None
+            else torch.Generator().manual_seed(generator.initial_seed() + 1)
+        )
+    for epoch in tqdm(
+        range(epochs), desc=desc, disable=not progress, mininterval=1.0
+    ):
         model.train()
-        weight = beta * min(1.0, (epoch + 1) / kl_warmup) if kl_warmup else beta
+        weight = (
+            beta * min(1.0, (epoch + 1) / kl_warmup) if kl_warmup else beta
+        )
         order = torch.randperm(n, generator=generator).to(train.device)
         sums = [0.0, 0.0]
         for start in range(0, n, batch_size):
@@ -466,9 +545,14 @@ def _as_bits(x, name: str) -> torch.Tensor:
     else:
         t = torch.as_tensor(np.asarray(x))
     if t.dim() == 0:
-        raise ValueError(f"{name} must have a last dimension of bits; got a scalar")
+        raise ValueError(
+            f"{name} must have a last dimension of bits; got a scalar"
+        )
     if t.numel() and not bool(((t == 0) | (t == 1)).all()):
-        raise ValueError(f"{name} must hold binary fingerprints (0/1 or bool); got other values")
+        raise ValueError(
+            f"{name} must hold binary fingerprints (0/1 or bool); got other"
+            " values"
+        )
     return t.to(torch.float64) if not t.is_floating_point() else t
 
 
@@ -497,12 +581,17 @@ def tanimoto_similarity(a, b) -> torch.Tensor:
     a = _as_bits(a, "a")
     b = _as_bits(b, "b")
     if a.shape[-1] != b.shape[-1]:
-        raise ValueError(f"a and b must have the same number of bits; got {a.shape[-1]} and {b.shape[-1]}")
+        raise ValueError(
+            f"a and b must have the same number of bits; got {a.shape[-1]} and"
+            f" {b.shape[-1]}"
+        )
     b = b.to(device=a.device, dtype=torch.promote_types(a.dtype, b.dtype))
     a = a.to(b.dtype)
     inter = (a * b).sum(-1)
     union = a.sum(-1) + b.sum(-1) - inter
-    return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
+    return torch.where(
+        union > 0, inter / union.clamp_min(1), torch.ones_like(union)
+    )
 
 
 def pairwise_tanimoto(a, b) -> torch.Tensor:
@@ -514,13 +603,16 @@ def pairwise_tanimoto(a, b) -> torch.Tensor:
     b = _as_bits(b, "b")
     if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1]:
         raise ValueError(
-            f"a and b must have shapes (N, D) and (M, D); got {tuple(a.shape)} and {tuple(b.shape)}"
+            f"a and b must have shapes (N, D) and (M, D); got {tuple(a.shape)}"
+            f" and {tuple(b.shape)}"
         )
     b = b.to(device=a.device, dtype=torch.promote_types(a.dtype, b.dtype))
     a = a.to(b.dtype)
     inter = a @ b.T
     union = a.sum(1, keepdim=True) + b.sum(1) - inter
-    return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
+    return torch.where(
+        union > 0, inter / union.clamp_min(1), torch.ones_like(union)
+    )
 
 
 def best_constant_fingerprint(x, max_bits: int | None = None) -> torch.Tensor:
@@ -554,11 +646,19 @@ def best_constant_fingerprint(x, max_bits: int | None = None) -> torch.Tensor:
     """
     x = _as_bits(x, "x").to(torch.float64)
     if x.dim() != 2 or x.shape[0] == 0:
-        raise ValueError(f"x must have shape (N, D) with N >= 1; got {tuple(x.shape)}")
+        raise ValueError(
+            f"x must have shape (N, D) with N >= 1; got {tuple(x.shape)}"
+        )
     n, d = x.shape
     k_max = d if max_bits is None else max_bits
-    if isinstance(k_max, bool) or not isinstance(k_max, int) or not 1 <= k_max <= d:
-        raise ValueError(f"max_bits must be an integer in [1, {d}]; got {max_bits!r}")
+    if (
+        isinstance(k_max, bool)
+        or not isinstance(k_max, int)
+        or not 1 <= k_max <= d
+    ):
+        raise ValueError(
+            f"max_bits must be an integer in [1, {d}]; got {max_bits!r}"
+        )
     sizes = x.sum(1)
     order = torch.argsort(x.mean(0), descending=True, stable=True)
     # Mean Tanimoto of the top-k candidate for every k at once: cumulative intersections.
@@ -575,7 +675,11 @@ def best_constant_fingerprint(x, max_bits: int | None = None) -> torch.Tensor:
         sign = 1.0 - 2.0 * c  # +1 turns a bit on, -1 turns it off
         new_inter = inter[:, None] + sign * x
         new_union = sizes[:, None] + (c.sum() + sign) - new_inter
-        flipped = torch.where(new_union > 0, new_inter / new_union.clamp_min(1), torch.ones_like(new_union)).mean(0)
+        flipped = torch.where(
+            new_union > 0,
+            new_inter / new_union.clamp_min(1),
+            torch.ones_like(new_union),
+        ).mean(0)
         j = int(flipped.argmax())
         if not flipped[j] > current + 1e-12:
             return c
