@@ -177,3 +177,38 @@ def test_regenerating_expectations_keeps_tolerances_and_refuses_to_break_bounds(
             ChapterRun("ch", 1.0, tmp_path / "ch.ipynb", {"a": 0.1, "b": 2.0}),
         )
     assert load_expected(tmp_path, "ch")["a"]["value"] == 0.9
+
+
+def test_as_generator_gives_the_same_draws_for_the_same_seed():
+    from xentlib.runtime import as_generator
+
+    a = torch.rand(5, generator=as_generator(3))
+    b = torch.rand(5, generator=as_generator(3))
+    c = torch.rand(5, generator=as_generator(4))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_as_generator_passes_a_generator_through_and_none_is_global():
+    from xentlib.runtime import as_generator
+
+    gen = torch.Generator().manual_seed(0)
+    assert as_generator(gen) is gen
+    assert as_generator(None) is torch.default_generator
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (-1, "non-negative integer seed"),
+        (1.5, "int seed, a torch.Generator or None; got float"),
+        (True, "got bool"),
+        ("0", "got str"),
+        (np.random.default_rng(0), "instead of a numpy generator"),
+    ],
+)
+def test_as_generator_rejects_what_is_not_a_seed_or_generator(bad, message):
+    from xentlib.runtime import as_generator
+
+    with pytest.raises(ValueError, match="rng must be") as err:
+        as_generator(bad)
+    assert message in str(err.value)

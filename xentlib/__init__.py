@@ -1,4 +1,4 @@
-"""xentlib: the code behind *Cross-Entropy, Run*, a reproducible book on cross-entropy loss.
+"""xentlib: the code behind *Cross-Entropy, Run*, a book on cross-entropy.
 
 The package is organised by idea, one module each:
 
@@ -58,11 +58,12 @@ from .information import (
 )
 from .losses import binary_cross_entropy, cross_entropy
 from .results import clear_recorded, record, recorded
-from .runtime import resolve_device, seed_everything
+from .runtime import as_generator, resolve_device, seed_everything
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "as_generator",
     "binary_cross_entropy",
     "clear_recorded",
     "cross_entropy",
