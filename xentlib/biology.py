@@ -426,7 +426,8 @@ def logistic_fisher_information(x, weight: float, bias: float) -> torch.Tensor:
     r"""The Fisher information of a one-feature logistic regression.
 
     It is the Hessian of the summed binary cross-entropy with respect to
-    :math:`\theta = (w, b)`, and does not depend on the labels:
+    :math:`\theta = (w, b)`, and does not depend on the labels (chapter 5
+    writes it on the page):
 
     .. math::
         I(\theta) = \sum_i p_i (1 - p_i)
