@@ -1,12 +1,16 @@
 """The book's runner: progress output, the execution report, the timing
 table and the API's links back to the chapters."""
 
+import importlib.metadata
 import json
 import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from xentlib.book import (
     BookRun,
@@ -351,6 +355,55 @@ def test_the_command_line_rejects_impossible_settings(argv, message, capsys):
     with pytest.raises(SystemExit):
         main(argv)
     assert message in capsys.readouterr().err
+
+
+# The locked environment: requirements.txt holds floors, requirements.lock
+# the exact versions `make` installs, and xentlib's own dependencies stay
+# floors for Colab and `pip install`.
+
+
+def _requirements(text: str) -> list[Requirement]:
+    lines = (line.split("#")[0].strip() for line in text.splitlines())
+    return [Requirement(line) for line in lines if line]
+
+
+def _locked() -> dict[str, str]:
+    """The lock's pins that apply to this Python and platform."""
+    pins = {}
+    for req in _requirements((ROOT / LOCK_FILE).read_text()):
+        if req.marker is None or req.marker.evaluate():
+            (spec,) = req.specifier
+            assert spec.operator == "==", f"{req} is not an exact pin"
+            pins[canonicalize_name(req.name)] = spec.version
+    return pins
+
+
+def test_the_lock_pins_every_requirement_within_its_floor():
+    pins = _locked()
+    for req in _requirements((ROOT / "requirements.txt").read_text()):
+        name = canonicalize_name(req.name)
+        assert name in pins, f"{req.name} is required but not in the lock"
+        assert req.specifier.contains(pins[name], prereleases=True), (
+            f"the lock pins {req.name}=={pins[name]}, outside {req};"
+            " run `make lock`"
+        )
+
+
+def test_the_environment_holds_the_locked_versions():
+    for name, version in _locked().items():
+        installed = Version(importlib.metadata.version(name))
+        # a local label (torch's "+cu130") names the build, not the release
+        assert installed.public == Version(version).public, (
+            f"{name} {installed} is installed, the lock says {version}:"
+            " reinstall with `touch requirements.lock && make setup`"
+        )
+
+
+def test_xentlib_itself_asks_only_for_floors():
+    for dependency in importlib.metadata.requires("xentlib"):
+        req = Requirement(dependency)
+        if req.marker is None:  # not an extra
+            assert all(s.operator == ">=" for s in req.specifier), dependency
 
 
 # Threads: a parallel reduction rounds differently on different numbers of
