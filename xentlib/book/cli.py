@@ -2,8 +2,8 @@
 
 The Makefile drives it; from a shell in the repository::
 
-    python -m xentlib.book build           # execute what changed, render
-    python -m xentlib.book build --fresh   # execute every chapter, render
+    python -m xentlib.book build           # execute what changed, render it
+    python -m xentlib.book build --fresh   # execute and render everything
     python -m xentlib.book execute 01_surprise_and_cross_entropy
     python -m xentlib.book expected        # rewrite tests/expected/*.json
 """
@@ -58,7 +58,7 @@ def _cmd_build(root: Path, args) -> int:
         return 1
     render_start = time.perf_counter()
     try:
-        index = build_site(root, runs)
+        index = build_site(root, runs, incremental=not args.fresh)
     except subprocess.CalledProcessError:
         print("\n" + timing_table(runs))
         print(
@@ -141,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
     p.add_argument(
-        "--fresh", action="store_true", help="execute every chapter"
+        "--fresh",
+        action="store_true",
+        help="execute every chapter and render the whole site afresh",
     )
     _add_execution_options(p)
     p = sub.add_parser(
