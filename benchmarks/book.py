@@ -89,9 +89,15 @@ def main(argv: list[str] | None = None) -> int:
                     failed.append(f"{path.stem}: {run.error}")
                 times[path.stem].append(run.seconds)
                 results[path.stem].append(run.results)
+    threads_used = (
+        f"{args.threads} thread(s)"
+        if args.threads
+        else "torch's default threads (one per core)"
+    )
     print(
-        f"\n{platform.node()}: {os.cpu_count()} cores, kernels on"
-        f" {args.threads or 'all'} thread(s), {args.repeat} round(s)\n"
+        f"\n{platform.python_implementation()} {platform.python_version()},"
+        f" {os.cpu_count()} cores, kernels on {threads_used},"
+        f" {args.repeat} round(s)\n"
     )
     print(
         f"{'chapter':<36}  {'median':>7}  {'min':>7}  {'max':>7}  runs"
