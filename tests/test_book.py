@@ -163,7 +163,9 @@ def test_execution_report_says_which_chapters_were_reused_and_over_budget():
 def test_timing_table_sets_the_budget_beside_each_time_and_the_wall_time():
     runs = BookRun(
         [
-            ChapterRun("a", 59.0, Path("a.ipynb"), {"x": 1.0}),
+            ChapterRun(
+                "a", 59.0, Path("a.ipynb"), {"x": 1.0}, cpu_seconds=30.5
+            ),
             ChapterRun("b", 61.0, Path("b.ipynb"), error="boom"),
             ChapterRun("c", 7.0, Path("c.ipynb"), reused=True, finished="t"),
         ],
@@ -173,9 +175,9 @@ def test_timing_table_sets_the_budget_beside_each_time_and_the_wall_time():
     )
     lines = timing_table(runs).splitlines()
     row = {line.split()[0]: line.split() for line in lines[2:5]}
-    assert row["a"][1:5] == ["59.0", "ok", "1", "ok"]
-    assert row["b"][1:5] == ["61.0", "OVER", "0", "FAILED"]
-    assert row["c"][5:] == ["reused,", "from", "t"]
+    assert row["a"][1:6] == ["59.0", "ok", "30.5", "1", "ok"]
+    assert row["b"][1:6] == ["61.0", "OVER", "-", "0", "FAILED"]
+    assert row["c"][6:] == ["reused,", "from", "t"]
     assert lines[5].split()[-2:] == ["127.0", "ok"]
     assert "wall time 64.0 s for 2 chapter(s) executed, 2 at once" in lines[6]
 
@@ -308,6 +310,8 @@ def test_a_kernel_runs_on_the_threads_it_is_given(tmp_path):
     run = execute_chapter(path, ROOT, build_dir=tmp_path / "_build", threads=1)
     assert run.error is None, run.error
     assert run.results == {"threads": 1} and run.threads == 1
+    # the kernel's CPU time is measured: at least that of its start-up
+    assert 0.1 < run.cpu_seconds
 
 
 # Expectations: `make expected` rewrites every chapter's file, or none.

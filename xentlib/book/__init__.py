@@ -39,6 +39,7 @@ from .extension import book_note, chapter_usage, setup
 from .parallel import BookRun, execute_book
 from .report import (
     BOOK_BUDGET_SECONDS,
+    BUDGET_CORES,
     CHAPTER_BUDGET_SECONDS,
     RUNAWAY_FACTOR,
     execution_report,
@@ -49,6 +50,7 @@ from .toc import _toc_files, chapter_title, chapters, find_root
 
 __all__ = [
     "BOOK_BUDGET_SECONDS",
+    "BUDGET_CORES",
     "CHAPTER_BUDGET_SECONDS",
     "DEFAULT_TOLERANCE",
     "EXECUTION_MARKER",

@@ -123,6 +123,7 @@ def store(build_dir: Path, run: ChapterRun, key: str) -> None:
     record = {
         "key": key,
         "seconds": run.seconds,
+        "cpu_seconds": run.cpu_seconds,
         "finished": run.finished,
         "threads": run.threads,
         "executed": _file_digest(run.executed),
@@ -162,6 +163,7 @@ def reuse(build_dir: Path, path: Path, key: str) -> ChapterRun | None:
         reused=True,
         finished=record.get("finished"),
         threads=record.get("threads"),
+        cpu_seconds=record.get("cpu_seconds"),
     )
 
 

@@ -38,8 +38,10 @@ class ChapterRun:
     ``seconds`` is the wall time of the execution, kernel start-up included;
     for a chapter reused from the cache (``reused``), the time of the
     execution that made the reused copy, which finished at ``finished``.
-    ``threads`` is the thread count the kernel was given (None: torch's
-    default).
+    ``cpu_seconds`` is the CPU time the kernel used (user and system; None
+    where it could not be measured), which other work on a busy machine does
+    not inflate as it does the wall time. ``threads`` is the thread count the
+    kernel was given (None: torch's default).
     """
 
     stem: str
@@ -50,6 +52,7 @@ class ChapterRun:
     reused: bool = False
     finished: str | None = None
     threads: int | None = None
+    cpu_seconds: float | None = None
 
 
 def extract_results(notebook) -> dict[str, float]:
@@ -124,6 +127,16 @@ def collapse_progress_output(notebook) -> bool:
     return changed
 
 
+def _children_cpu_seconds() -> float | None:
+    """CPU time used so far by this process's finished child processes."""
+    try:
+        import resource
+    except ImportError:  # not on a Unix
+        return None
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 @contextlib.contextmanager
 def _kernel_threads(threads: int | None):
     """Start kernels inside this block with ``threads`` threads: the kernel
@@ -160,6 +173,9 @@ def execute_chapter(
     runs in the chapter's folder, as in JupyterLab, with ``threads`` threads
     for torch and the BLAS libraries (None: their default, one per core). A
     failing chapter is reported in :attr:`ChapterRun.error`, not raised.
+    The kernel's CPU time is measured as that of the child processes which
+    finished meanwhile, so nothing else should start and end child processes
+    of this process while it executes.
     """
     import nbformat
     import papermill
@@ -172,6 +188,7 @@ def execute_chapter(
     out = executed_dir / path.name
     results_file = results_dir / f"{path.stem}.json"
     results_file.unlink(missing_ok=True)
+    cpu_start = _children_cpu_seconds()
     start = time.perf_counter()
     error = None
     try:
@@ -187,6 +204,7 @@ def execute_chapter(
     except Exception as err:  # papermill raises PapermillExecutionError
         error = f"{type(err).__name__}: {err}"
     seconds = time.perf_counter() - start
+    cpu_end = _children_cpu_seconds()
     run = ChapterRun(
         stem=path.stem,
         seconds=seconds,
@@ -194,6 +212,7 @@ def execute_chapter(
         error=error,
         finished=time.strftime("%Y-%m-%d %H:%M %Z"),
         threads=threads,
+        cpu_seconds=None if cpu_start is None else cpu_end - cpu_start,
     )
     executed = nbformat.read(out, as_version=4) if out.is_file() else None
     if executed is not None and collapse_progress_output(executed):
