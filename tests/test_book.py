@@ -21,6 +21,7 @@ from xentlib.book import (
     chapter_usage,
     chapters,
     collapse_progress_output,
+    compare_results,
     execute_book,
     execute_chapter,
     execution_report,
@@ -346,6 +347,17 @@ def test_expectations_are_rewritten_for_every_chapter_or_none(tmp_path):
         "rtol": 0.1,
         "max": 2.0,
     }
+
+
+def test_a_timing_is_checked_only_against_its_runaway_bound():
+    spec = {"value": 2.0, "rtol": 0.5, "min": 1.0, "max": 8.0, "timing": True}
+    assert compare_results("ch", {"t": 0.7}, {"t": spec}) == []
+    assert compare_results("ch", {"t": 5.0}, {"t": spec}) == []
+    (failure,) = compare_results("ch", {"t": 9.0}, {"t": spec})
+    assert "above its required maximum 8.0" in failure
+    assert compare_results("ch", {"t": float("nan")}, {"t": spec})
+    untimed = {k: v for k, v in spec.items() if k != "timing"}
+    assert len(compare_results("ch", {"t": 0.7}, {"t": untimed})) == 2
 
 
 @pytest.mark.parametrize(
