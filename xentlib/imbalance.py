@@ -662,7 +662,13 @@ def _score_and_labels(
             f" {tuple(score.shape)}"
         )
     check_no_nan(score, name)
-    target = torch.as_tensor(target, device=score.device)
+    try:
+        target = torch.as_tensor(target, device=score.device)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(
+            "target must be a tensor or array of 0/1 labels; got"
+            f" {type(target).__name__}"
+        ) from err
     if target.shape != score.shape:
         raise ValueError(
             f"target must have shape {tuple(score.shape)} like {name}; got"
