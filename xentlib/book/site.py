@@ -31,6 +31,10 @@ def _sources(root: Path, runs: list[ChapterRun]) -> dict[Path, bytes]:
         skip = path.suffix == ".ipynb" or ".ipynb_checkpoints" in path.parts
         if path.is_file() and not skip:
             files[path.relative_to(root)] = path.read_bytes()
+    # the site's own stylesheets, which Jupyter Book includes from _static/
+    for path in (root / "_static").rglob("*"):
+        if path.is_file():
+            files[path.relative_to(root)] = path.read_bytes()
     for run in runs:
         files[Path("chapters") / run.executed.name] = run.executed.read_bytes()
     report = Path("execution.md")
