@@ -525,7 +525,7 @@ def test_errors_name_the_argument_and_what_was_expected():
     ):
         tanimoto_similarity(torch.ones(2), torch.ones(3))
     with pytest.raises(
-        ValueError, match=r"a and b must have shapes \(N, D\) and \(M, D\)"
+        ValueError, match=r"b must have shape \(N, D\); got \(3,\)"
     ):
         pairwise_tanimoto(torch.ones(2, 3), torch.ones(3))
     with pytest.raises(
