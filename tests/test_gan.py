@@ -1,6 +1,8 @@
-"""xentlib.gan: the two generator losses, the discriminator's cross-entropy, the data, the metrics and the loop."""
+"""xentlib.gan: the two generator losses, the discriminator's cross-entropy,
+the data, the metrics and the trainers."""
 
 import copy
+import dataclasses
 import math
 
 import numpy as np
@@ -16,23 +18,26 @@ import xentlib
 from xentlib.gan import (
     TERNARY_PHASES,
     Discriminator,
+    GANConfig,
     Generator,
     discriminator_loss,
     energy_distance,
+    fit_discriminator,
+    fit_gan,
+    fit_generator,
     generator_loss,
     mode_counts,
     modes_covered,
-    pretrain_discriminator,
     sample_ternary_phases,
     ternary_to_cartesian,
-    train_gan,
-    train_generator_against_fixed_discriminator,
 )
+from xentlib.training import History
 
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    # The networks here are tiny: one thread is faster than several that wait on each other.
+    # The networks here are tiny: one thread is faster than several that
+    # wait on each other.
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -50,7 +55,7 @@ def grad_wrt_logits(logits, kind):
 # ---------------------------------------------------------------------------
 
 
-def test_saturating_loss_is_log_one_minus_d_and_non_saturating_is_minus_log_d():
+def test_saturating_loss_is_log_one_minus_d_and_the_other_minus_log_d():
     logits = torch.linspace(-8, 8, 33, dtype=torch.float64)
     d = torch.sigmoid(logits)
     torch.testing.assert_close(
@@ -79,7 +84,8 @@ def test_generator_losses_are_plus_and_minus_binary_cross_entropy_from_torch():
 
 def test_saturating_gradient_wrt_fake_logit_is_minus_sigmoid():
     logits = torch.linspace(-30, 30, 121, dtype=torch.float64)
-    # rtol 1e-8: above a logit of 20 torch's softplus is the identity, whose slope 1 is sigmoid(20) to 2e-9.
+    # rtol 1e-8: above a logit of 20 torch's softplus is the identity, whose
+    # slope 1 is sigmoid(20) to 2e-9.
     torch.testing.assert_close(
         grad_wrt_logits(logits, "saturating"),
         -torch.sigmoid(logits),
@@ -98,7 +104,7 @@ def test_non_saturating_gradient_wrt_fake_logit_is_sigmoid_minus_one():
     )
 
 
-def test_saturating_gradient_vanishes_when_the_discriminator_rejects_while_non_saturating_does_not():
+def test_only_the_saturating_gradient_vanishes_when_fakes_are_rejected():
     rejected = torch.tensor(
         [-5.0, -10.0, -20.0], dtype=torch.float64
     )  # D(G(z)) = sigmoid(l) -> 0
@@ -120,7 +126,7 @@ def test_both_generator_losses_pass_gradcheck_in_float64():
         requires_grad=True,
     )
     for kind in ("saturating", "non_saturating"):
-        assert gradcheck(lambda x: generator_loss(x, kind), (logits,))
+        assert gradcheck(lambda x, k=kind: generator_loss(x, k), (logits,))
 
 
 @pytest.mark.parametrize("kind", ["saturating", "non_saturating"])
@@ -137,10 +143,45 @@ def test_generator_losses_and_gradients_are_finite_at_logits_of_plus_minus_1e4(
         assert loss[0].item() == pytest.approx(1e4) and loss[-1].item() == 0.0
 
 
+@pytest.mark.parametrize("kind", ["saturating", "non_saturating"])
+def test_generator_losses_are_exact_at_infinite_logits(kind):
+    inf = math.inf
+    logits = torch.tensor([-inf, inf], dtype=torch.float64).requires_grad_()
+    loss = generator_loss(logits, kind, reduction="none")
+    (g,) = torch.autograd.grad(loss.sum(), logits)
+    if kind == "saturating":  # log(1 - D): 0 at D = 0, -inf at D = 1
+        assert loss.tolist() == [0.0, -inf]
+        assert g.tolist() == [0.0, -1.0]  # -D
+    else:  # -log D: +inf at D = 0, 0 at D = 1
+        assert loss.tolist() == [inf, 0.0]
+        assert g.tolist() == [-1.0, 0.0]  # -(1 - D)
+
+
+def test_discriminator_loss_is_zero_for_a_certain_and_right_discriminator():
+    inf = math.inf
+    real = torch.tensor([inf, inf]).requires_grad_()
+    fake = torch.tensor([-inf]).requires_grad_()
+    loss = discriminator_loss(real, fake)
+    assert loss.item() == 0.0
+    grads = torch.autograd.grad(loss, (real, fake))
+    assert all(g.abs().max().item() == 0.0 for g in grads)
+    wrong = discriminator_loss(torch.tensor([-inf]), torch.tensor([0.0]))
+    assert wrong.item() == inf
+
+
+def test_losses_reject_nan_logits():
+    nan = torch.tensor([0.0, math.nan])
+    with pytest.raises(ValueError, match="fake_logits contains NaN"):
+        generator_loss(nan)
+    with pytest.raises(ValueError, match="real_logits contains NaN"):
+        discriminator_loss(nan, torch.zeros(2))
+
+
 @settings(max_examples=50, deadline=None)
 @given(st.floats(-60, 60))
 def test_both_generator_losses_push_every_fake_logit_up(logit):
-    # Both ask the generator to fool D: descent raises the logit, so the derivative is negative everywhere.
+    # Both ask the generator to fool D: descent raises the logit, so the
+    # derivative is negative everywhere.
     x = torch.tensor([logit], dtype=torch.float64)
     assert grad_wrt_logits(x, "saturating").item() < 0
     assert grad_wrt_logits(x, "non_saturating").item() < 0
@@ -151,7 +192,7 @@ def test_both_generator_losses_push_every_fake_logit_up(logit):
 # ---------------------------------------------------------------------------
 
 
-def test_discriminator_loss_is_bce_on_real_as_one_plus_bce_on_fake_as_zero_with_unequal_batches():
+def test_discriminator_loss_is_bce_of_real_as_one_plus_fake_as_zero():
     g = torch.Generator().manual_seed(2)
     real, fake = torch.randn(9, generator=g), torch.randn(5, generator=g)
     ref = F.binary_cross_entropy_with_logits(
@@ -170,9 +211,9 @@ def test_discriminator_loss_is_bce_on_real_as_one_plus_bce_on_fake_as_zero_with_
     )
 
 
-def test_optimal_discriminator_is_the_density_ratio_and_its_loss_is_ln4_minus_twice_js():
-    # Four points; the real batch holds point k 10 p_k times, the fake batch 10 q_k times,
-    # so the batch means are the expectations under p and q.
+def test_optimal_discriminator_is_the_density_ratio_with_loss_ln4_minus_2js():
+    # Four points; the real batch holds point k 10 p_k times, the fake batch
+    # 10 q_k times, so the batch means are the expectations under p and q.
     p = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64) / 10
     q = torch.tensor([4.0, 3.0, 2.0, 1.0], dtype=torch.float64) / 10
     real_points = torch.repeat_interleave(
@@ -200,11 +241,9 @@ def test_optimal_discriminator_is_the_density_ratio_and_its_loss_is_ln4_minus_tw
 
 
 def test_phase_samples_are_compositions_and_repeat_under_a_seed():
-    x, labels = sample_ternary_phases(
-        500, generator=torch.Generator().manual_seed(3)
-    )
+    x, labels = sample_ternary_phases(500, rng=3)
     y, labels2 = sample_ternary_phases(
-        500, generator=torch.Generator().manual_seed(3)
+        500, rng=torch.Generator().manual_seed(3)
     )
     assert x.shape == (500, 3) and labels.shape == (500,)
     assert bool((x >= 0).all())
@@ -214,9 +253,7 @@ def test_phase_samples_are_compositions_and_repeat_under_a_seed():
 
 
 def test_phase_samples_cluster_at_their_phase_with_the_log_ratio_spread():
-    x, labels = sample_ternary_phases(
-        20000, spread=0.1, generator=torch.Generator().manual_seed(4)
-    )
+    x, labels = sample_ternary_phases(20000, spread=0.1, rng=4)
     clr = x.log() - x.log().mean(
         1, keepdim=True
     )  # centred log-ratios: Gaussian around those of the phase
@@ -225,7 +262,8 @@ def test_phase_samples_cluster_at_their_phase_with_the_log_ratio_spread():
     )
     resid = clr - centre_clr[labels]
     assert resid.mean(0).abs().max() < 0.005
-    # Projected onto the plane sum = 0, isotropic noise of s.d. 0.1 keeps variance 0.01 * (2/3) per coordinate.
+    # Projected onto the plane sum = 0, isotropic noise of s.d. 0.1 keeps
+    # variance 0.01 * (2/3) per coordinate.
     torch.testing.assert_close(
         resid.var(0),
         torch.full((3,), 0.01 * 2 / 3, dtype=torch.float64),
@@ -234,31 +272,27 @@ def test_phase_samples_cluster_at_their_phase_with_the_log_ratio_spread():
     )
 
 
-def test_ternary_to_cartesian_maps_corners_to_the_unit_triangle_and_scales_distances_by_one_over_sqrt2():
+def test_ternary_to_cartesian_is_the_unit_triangle_scaled_by_1_over_sqrt2():
     corners = ternary_to_cartesian(torch.eye(3, dtype=torch.float64))
     expected = torch.tensor(
         [[0.0, 0.0], [1.0, 0.0], [0.5, math.sqrt(3) / 2]], dtype=torch.float64
     )
     torch.testing.assert_close(corners, expected)
-    x, _ = sample_ternary_phases(
-        50, spread=0.5, generator=torch.Generator().manual_seed(5)
-    )
+    x, _ = sample_ternary_phases(50, spread=0.5, rng=5)
     torch.testing.assert_close(
         torch.cdist(ternary_to_cartesian(x), ternary_to_cartesian(x)),
         torch.cdist(x, x) / math.sqrt(2),
     )
 
 
-def test_generator_outputs_compositions_and_discriminator_one_logit_per_sample():
+def test_generator_gives_compositions_and_discriminator_one_logit_each():
     torch.manual_seed(0)
     gen, disc = Generator(latent_dim=3, hidden=8), Discriminator(hidden=8)
-    x = gen.sample(20, torch.Generator().manual_seed(0))
+    x = gen.sample(20, rng=0)
     assert x.shape == (20, 3) and bool((x >= 0).all())
     torch.testing.assert_close(x.sum(1), torch.ones(20))
     assert disc(x).shape == (20,)
-    torch.testing.assert_close(
-        x, gen.sample(20, torch.Generator().manual_seed(0))
-    )
+    torch.testing.assert_close(x, gen.sample(20, rng=0))
 
 
 # ---------------------------------------------------------------------------
@@ -290,7 +324,7 @@ def test_energy_distance_matches_the_brute_force_formula_in_two_dimensions():
     assert energy_distance(y, x) == pytest.approx(brute, rel=1e-10)
 
 
-def test_energy_distance_is_zero_for_identical_samples_small_for_the_same_law_and_grows_with_a_shift():
+def test_energy_distance_is_zero_small_and_growing_as_expected():
     g = torch.Generator().manual_seed(7)
     x, y = torch.randn(1000, 2, generator=g), torch.randn(1000, 2, generator=g)
     assert energy_distance(x, x) == 0.0
@@ -315,7 +349,7 @@ def test_energy_distance_in_blocks_equals_one_block():
     )
 
 
-def test_mode_counts_assigns_samples_to_their_nearest_centre_within_the_radius():
+def test_mode_counts_assigns_samples_to_the_nearest_centre_in_radius():
     centres = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     samples = torch.tensor(
         [[0.05, 0.0], [0.0, 0.05], [0.98, 0.0], [0.5, 0.5], [0.0, 0.85]]
@@ -329,9 +363,7 @@ def test_mode_counts_assigns_samples_to_their_nearest_centre_within_the_radius()
 
 def test_collapsed_samples_cover_one_mode_and_real_phase_samples_cover_all():
     centres = ternary_to_cartesian(TERNARY_PHASES)
-    x, _ = sample_ternary_phases(
-        2000, spread=0.1, generator=torch.Generator().manual_seed(9)
-    )
+    x, _ = sample_ternary_phases(2000, spread=0.1, rng=9)
     assert modes_covered(
         ternary_to_cartesian(x), centres, radius=0.06, min_count=20
     ) == len(TERNARY_PHASES)
@@ -352,121 +384,136 @@ def test_collapsed_samples_cover_one_mode_and_real_phase_samples_cover_all():
 def small_setup(seed=0, pretrain=50, hidden=32):
     torch.manual_seed(seed)
     gen, disc = Generator(hidden=hidden), Discriminator(hidden=hidden)
-    real, _ = sample_ternary_phases(
-        500, generator=torch.Generator().manual_seed(seed)
-    )
+    real, _ = sample_ternary_phases(500, rng=seed)
     real = real.float()
-    pretrain_discriminator(
-        disc,
-        gen,
-        real,
-        steps=pretrain,
-        batch_size=64,
-        lr=5e-3,
-        rng=torch.Generator().manual_seed(seed + 1),
-    )
+    config = GANConfig(steps=pretrain, batch_size=64, lr=5e-3)
+    fit_discriminator(disc, gen, real, config=config, rng=seed + 1)
     return gen, disc, real
 
 
-def small_run(kind, steps=30, seed=0, pretrain=50):
+def small_run(kind, steps=30, seed=0, pretrain=50, snapshot_at=(10, 30)):
     gen, disc, real = small_setup(seed, pretrain)
-    history = train_gan(
+    noise = gen.noise(50, rng=seed + 5)
+    snapshots = {0: gen.sample(50, rng=seed + 5)}
+
+    def keep(step, generator, discriminator):
+        if step in snapshot_at:
+            with torch.no_grad():
+                snapshots[step] = generator(noise)
+
+    config = GANConfig(steps=steps, batch_size=64, lr=5e-3)
+    history = fit_gan(
         gen,
         disc,
         real,
-        steps=steps,
+        config=config,
         loss=kind,
-        batch_size=64,
-        lr=5e-3,
-        snapshot_steps=(10, steps),
-        snapshot_size=50,
-        rng=torch.Generator().manual_seed(seed + 2),
+        rng=seed + 2,
+        on_step_end=keep,
     )
-    return gen, disc, history
+    return gen, disc, history, snapshots
 
 
-def test_train_gan_is_deterministic_under_a_seed_and_records_every_step():
-    _, _, h1 = small_run("non_saturating")
-    _, _, h2 = small_run("non_saturating")
-    assert h1.g_grad_norm == h2.g_grad_norm and h1.d_loss == h2.d_loss
-    for name in ("d_loss", "g_loss", "g_grad_norm", "d_real", "d_fake"):
-        assert len(getattr(h1, name)) == 30
-    assert sorted(h1.snapshots) == [0, 10, 30]
-    assert h1.snapshots[30].shape == (50, 3)
-    assert torch.equal(h1.snapshots[30], h2.snapshots[30])
+def test_fit_gan_is_deterministic_under_a_seed_and_records_every_step():
+    _, _, h1, s1 = small_run("non_saturating")
+    _, _, h2, s2 = small_run("non_saturating")
+    assert isinstance(h1, History) and h1 == h2
+    assert len(h1.loss) == 30
+    for name in ("d_loss", "d_real", "d_fake", "g_grad_norm", "g_step"):
+        assert len(h1.logs[name]) == 30
+    assert sorted(s1) == [0, 10, 30] and s1[30].shape == (50, 3)
+    assert torch.equal(s1[30], s2[30])
 
 
-def test_both_losses_start_from_the_same_state_and_differ_only_in_the_generator_gradient():
-    _, _, sat = small_run("saturating", steps=3)
-    _, _, non_sat = small_run("non_saturating", steps=3)
-    assert (
-        sat.d_fake[0] == non_sat.d_fake[0]
-        and sat.d_loss[0] == non_sat.d_loss[0]
+def test_fit_gan_logs_what_on_step_end_returns():
+    gen, disc, real = small_setup()
+    history = fit_gan(
+        gen,
+        disc,
+        real,
+        config=GANConfig(steps=3, batch_size=16),
+        rng=0,
+        on_step_end=lambda step, g, d: {"step": step},
     )
-    assert torch.equal(sat.snapshots[0], non_sat.snapshots[0])
-    # With D(G(z)) below 1/2, the saturating gradient (weights D) is the smaller one.
-    assert sat.d_fake[0] < 0.5 and sat.g_grad_norm[0] < non_sat.g_grad_norm[0]
+    assert history.logs["step"] == [1.0, 2.0, 3.0]
+
+
+def test_both_losses_start_alike_and_differ_in_the_generator_gradient():
+    _, _, sat, _ = small_run("saturating", steps=3)
+    _, _, non_sat, _ = small_run("non_saturating", steps=3)
+    assert sat.logs["d_loss"][0] == non_sat.logs["d_loss"][0]
+    assert sat.logs["d_fake"][0] == non_sat.logs["d_fake"][0]
+    # With D(G(z)) below 1/2, the saturating gradient (weights D) is the
+    # smaller one.
+    assert sat.logs["d_fake"][0] < 0.5
+    assert sat.logs["g_grad_norm"][0] < non_sat.logs["g_grad_norm"][0]
+
+
+def test_fit_gan_stops_with_an_error_naming_the_learning_rate_on_divergence():
+    gen, disc, real = small_setup(pretrain=0)
+    with torch.no_grad():
+        for p in disc.parameters():
+            p.fill_(math.nan)
+    with pytest.raises(FloatingPointError, match="step 1 of 5.*lr=0.001"):
+        fit_gan(gen, disc, real, config=GANConfig(steps=5), rng=0)
 
 
 def test_pretraining_makes_the_discriminator_reject_the_untrained_generator():
     d_fake = []
     for steps in (0, 100):
         gen, disc, _ = small_setup(pretrain=steps)
-        logits = disc(gen.sample(200, torch.Generator().manual_seed(5)))
+        logits = disc(gen.sample(200, rng=5))
         d_fake.append(torch.sigmoid(logits).mean().item())
     assert d_fake[1] < d_fake[0] and d_fake[1] < 0.2
 
 
-def test_pretrain_discriminator_lowers_its_cross_entropy_and_leaves_the_generator_alone():
+def test_fit_discriminator_lowers_its_loss_and_leaves_the_generator():
     torch.manual_seed(0)
     gen, disc = Generator(hidden=16), Discriminator(hidden=16)
     before = [p.clone() for p in gen.parameters()]
-    real, _ = sample_ternary_phases(
-        300, generator=torch.Generator().manual_seed(0)
-    )
-    losses = pretrain_discriminator(
+    real, _ = sample_ternary_phases(300, rng=0)
+    history = fit_discriminator(
         disc,
         gen,
         real.float(),
-        steps=60,
-        batch_size=64,
-        lr=5e-3,
-        rng=torch.Generator().manual_seed(1),
+        config=GANConfig(steps=60, batch_size=64, lr=5e-3),
+        rng=1,
     )
+    losses = history.loss
     assert len(losses) == 60 and sum(losses[-10:]) < sum(losses[:10])
+    assert history.logs["d_real"][-1] > history.logs["d_fake"][-1]
     assert all(torch.equal(a, b) for a, b in zip(before, gen.parameters()))
 
 
-def test_against_a_frozen_discriminator_sgd_steps_scale_with_the_gradient_and_adam_steps_do_not():
+def test_frozen_discriminator_sgd_steps_scale_with_gradient_adam_not():
     gen, disc, _ = small_setup(pretrain=100)
     d_before = [p.clone() for p in disc.parameters()]
     moved = {}
     for optimizer in ("sgd", "adam"):
         for kind in ("saturating", "non_saturating"):
             g = copy.deepcopy(gen)
-            h = train_generator_against_fixed_discriminator(
-                g,
-                disc,
-                steps=1,
-                loss=kind,
-                optimizer=optimizer,
-                lr=1e-3,
-                batch_size=64,
-                rng=torch.Generator().manual_seed(3),
+            config = GANConfig(
+                steps=1, lr=1e-3, batch_size=64, optimizer=optimizer
             )
-            step = (
-                torch.cat(
-                    [
-                        (a - b).flatten()
-                        for a, b in zip(g.parameters(), gen.parameters())
-                    ]
-                )
-                .norm()
-                .item()
+            h = fit_generator(g, disc, config=config, loss=kind, rng=3)
+            delta = torch.cat(
+                [
+                    (a - b).flatten()
+                    for a, b in zip(g.parameters(), gen.parameters())
+                ]
             )
-            moved[optimizer, kind] = (step, h.g_grad_norm[0])
+            moved[optimizer, kind] = (
+                delta.norm().item(),
+                h.logs["g_grad_norm"][0],
+                h.logs["g_step"][0],
+                delta.abs().mean().item() / 1e-3,
+            )
     assert all(torch.equal(a, b) for a, b in zip(d_before, disc.parameters()))
-    # Plain SGD: the step is lr times the gradient, so the two losses' steps differ as their gradients do.
+    # The logged step is the mean parameter change in units of lr.
+    for record in moved.values():
+        assert record[2] == pytest.approx(record[3], rel=1e-4)
+    # Plain SGD: the step is lr times the gradient, so the two losses'
+    # steps differ as their gradients do.
     for kind in ("saturating", "non_saturating"):
         assert moved["sgd", kind][0] == pytest.approx(
             1e-3 * moved["sgd", kind][1], rel=1e-4
@@ -474,39 +521,41 @@ def test_against_a_frozen_discriminator_sgd_steps_scale_with_the_gradient_and_ad
     assert (
         moved["sgd", "saturating"][0] < 0.5 * moved["sgd", "non_saturating"][0]
     )
-    # Adam's first step is lr * sign(gradient) per parameter: the same size for both losses.
-    assert moved["adam", "saturating"][0] == pytest.approx(
-        moved["adam", "non_saturating"][0], rel=1e-3
-    )
+    # Adam's first step is lr * sign(gradient) per parameter: the same size
+    # for both losses, one learning rate per parameter.
+    for kind in ("saturating", "non_saturating"):
+        assert moved["adam", kind][2] == pytest.approx(1.0, rel=1e-3)
 
 
-def test_training_with_the_non_saturating_loss_moves_the_generator_toward_the_data():
+def test_adam_steps_shrink_when_the_gradient_falls_below_its_remembered_size():
+    # Adam divides by the root-mean-square of past gradients: after a
+    # hundred steps on a gradient of size 1, a gradient of size 0.01 moves
+    # a parameter by about 0.01 learning rates per step, not by one.
+    w = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.Adam([w], lr=1e-3, betas=(0.5, 0.999))
+    for scale in [1.0] * 100 + [0.01] * 10:
+        before = w.detach().clone()
+        w.grad = torch.full((1,), scale)
+        opt.step()
+    step = (w.detach() - before).abs().item() / 1e-3
+    assert 0.005 < step < 0.02
+
+
+def test_non_saturating_training_moves_the_generator_to_the_data():
     torch.manual_seed(0)
     gen, disc = Generator(hidden=32), Discriminator(hidden=32)
     phase = TERNARY_PHASES[:1]  # one phase: a single mode
-    real, _ = sample_ternary_phases(
-        1000,
-        phases=phase,
-        spread=0.1,
-        generator=torch.Generator().manual_seed(0),
-    )
-    h = train_gan(
+    real, _ = sample_ternary_phases(1000, phases=phase, spread=0.1, rng=0)
+    real_xy = ternary_to_cartesian(real)
+    before = energy_distance(ternary_to_cartesian(gen.sample(500, 2)), real_xy)
+    fit_gan(
         gen,
         disc,
         real.float(),
-        steps=200,
-        batch_size=128,
-        lr=2e-3,
-        snapshot_steps=(200,),
-        snapshot_size=500,
-        rng=torch.Generator().manual_seed(1),
+        config=GANConfig(steps=200, batch_size=128, lr=2e-3),
+        rng=1,
     )
-    before = energy_distance(
-        ternary_to_cartesian(h.snapshots[0]), ternary_to_cartesian(real)
-    )
-    after = energy_distance(
-        ternary_to_cartesian(h.snapshots[200]), ternary_to_cartesian(real)
-    )
+    after = energy_distance(ternary_to_cartesian(gen.sample(500, 2)), real_xy)
     assert after < 0.5 * before
 
 
@@ -528,6 +577,8 @@ def test_generator_loss_rejects_an_unknown_kind_and_non_tensor_logits():
         ValueError, match="fake_logits must be a floating-point torch.Tensor"
     ):
         generator_loss([0.0, 1.0])
+    with pytest.raises(ValueError, match="fake_logits is empty"):
+        generator_loss(torch.zeros(0))
     with pytest.raises(ValueError, match="reduction must be one of"):
         generator_loss(torch.zeros(3), reduction="max")
 
@@ -581,10 +632,7 @@ def test_metrics_reject_bad_input_with_messages():
 def test_data_helpers_reject_bad_input_with_messages():
     with pytest.raises(
         ValueError,
-        match=(
-            r"compositions must be a tensor of shape \(\.\.\., 3\); got"
-            r" \(4, 2\)"
-        ),
+        match=(r"compositions must have shape \(\.\.\., 3\); got \(4, 2\)"),
     ):
         ternary_to_cartesian(torch.zeros(4, 2))
     with pytest.raises(
@@ -599,40 +647,47 @@ def test_data_helpers_reject_bad_input_with_messages():
         sample_ternary_phases(-1)
 
 
-def test_train_gan_rejects_bad_arguments_with_messages():
+def test_trainers_reject_bad_arguments_with_messages():
     gen, disc = Generator(hidden=4), Discriminator(hidden=4)
     real = torch.rand(10, 3)
+    config = GANConfig(steps=1, batch_size=4)
     with pytest.raises(
         ValueError, match="loss must be one of .*got 'wasserstein'"
     ):
-        train_gan(gen, disc, real, steps=1, loss="wasserstein")
+        fit_gan(gen, disc, real, config=config, loss="wasserstein")
     with pytest.raises(
         ValueError,
-        match=(
-            r"real must be a non-empty tensor of samples of shape \(N, D\);"
-            r" got \(10,\)"
-        ),
+        match=r"real must be a non-empty floating-point tensor of samples "
+        r"of shape \(N, 3\); got shape \(10,\)",
     ):
-        train_gan(gen, disc, real[:, 0], steps=1)
+        fit_gan(gen, disc, real[:, 0], config=config)
+    with pytest.raises(ValueError, match="real contains NaN"):
+        fit_gan(gen, disc, torch.full((10, 3), math.nan), config=config)
+    with pytest.raises(ValueError, match="config must be a GANConfig"):
+        fit_gan(gen, disc, real, config={"steps": 1})
+    with pytest.raises(ValueError, match="generator must be a Generator"):
+        fit_discriminator(disc, disc, real, config=config)
     with pytest.raises(
         ValueError, match="steps must be an integer >= 0; got 1.5"
     ):
-        train_gan(gen, disc, real, steps=1.5)
+        GANConfig(steps=1.5)
     with pytest.raises(
         ValueError, match="optimizer must be 'adam' or 'sgd'; got 'rmsprop'"
     ):
-        train_gan(gen, disc, real, steps=1, optimizer="rmsprop")
+        GANConfig(steps=1, optimizer="rmsprop")
+    with pytest.raises(ValueError, match="betas must be a pair"):
+        GANConfig(steps=1, betas=(0.5, 1.0))
+    with pytest.raises(
+        ValueError, match="lr must be a positive finite number; got -1"
+    ):
+        GANConfig(steps=1, lr=-1)
     with pytest.raises(
         ValueError, match="latent_dim must be an integer >= 1; got 0"
     ):
         Generator(latent_dim=0)
-    with pytest.raises(
-        ValueError, match="optimizer must be 'adam' or 'sgd'; got 'lbfgs'"
-    ):
-        train_generator_against_fixed_discriminator(
-            gen, disc, steps=1, optimizer="lbfgs"
-        )
-    with pytest.raises(
-        ValueError, match="lr must be a positive finite number; got -1"
-    ):
-        pretrain_discriminator(disc, gen, real, steps=1, lr=-1)
+
+
+def test_gan_config_is_frozen():
+    config = GANConfig(steps=3)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.steps = 4

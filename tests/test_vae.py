@@ -1,9 +1,13 @@
-"""Tests of xentlib.vae: the fingerprint data, the VAE's loss terms, Tanimoto similarity and its baseline."""
+"""Tests of xentlib.vae: the fingerprint data, the VAE's loss terms, its
+trainer, Tanimoto similarity and its baseline."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 import itertools
+import math
 import re
 
 import numpy as np
@@ -11,19 +15,24 @@ import pytest
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import jaccard_score
+from torch.autograd import gradcheck
 
 from xentlib import data_path
+from xentlib.training import History, TrainConfig
 from xentlib.vae import (
+    ELBOTerms,
     FingerprintVAE,
     VAEConfig,
     best_constant_fingerprint,
     elbo_terms,
+    fit_vae,
     gaussian_kl,
     load_solubility_fingerprints,
+    negative_elbo,
     pairwise_tanimoto,
     reconstruction_loss,
+    reparameterize,
     tanimoto_similarity,
-    train_vae,
 )
 
 
@@ -34,7 +43,7 @@ def random_bits(n, d, p, seed):
     )
 
 
-# --------------------------------------------------------------------------- data
+# ------------------------------------------------------------------- data
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +88,7 @@ def test_solubility_file_matches_the_checksum_in_its_data_card():
     assert digest in re.findall(r"[0-9a-f]{64}", card)
 
 
-# --------------------------------------------------------------------------- loss terms
+# ------------------------------------------------------------- loss terms
 
 
 def test_gaussian_kl_matches_torch_distributions():
@@ -185,7 +194,72 @@ def test_reconstruction_loss_is_finite_and_exact_for_extreme_logits():
     )
 
 
-# --------------------------------------------------------------------------- Tanimoto
+def test_reconstruction_loss_is_exact_at_infinite_logits():
+    inf = math.inf
+    logits = torch.tensor(
+        [[-inf, inf, inf, -inf, inf, -inf]], dtype=torch.float64
+    ).requires_grad_()
+    x = torch.tensor([[0.0, 1.0, 0.0, 1.0, 0.25, 0.25]], dtype=torch.float64)
+    per_bit = [
+        reconstruction_loss(logits[:, [j]], x[:, [j]]).item() for j in range(6)
+    ]
+    # Right and certain costs nothing; wrong and certain costs infinity.
+    assert per_bit == [0.0, 0.0, inf, inf, inf, inf]
+    (grad,) = torch.autograd.grad(
+        reconstruction_loss(logits, x, reduction="sum"), logits
+    )
+    # The limit of sigmoid(logit) - x at each infinite logit.
+    expected = torch.tensor([[0.0, 0.0, 1.0, -1.0, 0.75, -0.25]])
+    torch.testing.assert_close(grad, expected.double())
+    right = logits.detach()[:, :2]
+    assert reconstruction_loss(right, x[:, :2]).item() == 0.0
+
+
+def test_reconstruction_loss_rejects_nan_logits_and_targets():
+    x = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match="logits contains NaN"):
+        reconstruction_loss(torch.full((2, 3), math.nan), x)
+    with pytest.raises(ValueError, match="target contains NaN"):
+        reconstruction_loss(x, torch.full((2, 3), math.nan))
+
+
+def test_reparameterize_is_mu_plus_sigma_times_standard_normal_noise():
+    mu = torch.tensor([[1.0, -2.0]], dtype=torch.float64)
+    logvar = torch.tensor([[0.0, math.log(4.0)]], dtype=torch.float64)
+    eps = torch.randn(
+        1, 2, generator=torch.Generator().manual_seed(3)
+    ).double()
+    torch.testing.assert_close(
+        reparameterize(mu, logvar, rng=3),
+        mu + torch.tensor([[1.0, 2.0]]).double() * eps,
+    )
+    z = reparameterize(mu.expand(100_000, 2), logvar.expand(100_000, 2), 0)
+    torch.testing.assert_close(z.mean(0), mu[0], rtol=0, atol=0.02)
+    torch.testing.assert_close(
+        z.std(0), torch.tensor([1.0, 2.0]).double(), rtol=0.02, atol=0
+    )
+
+
+def test_reparameterized_draws_are_differentiable_in_mu_and_logvar():
+    mu = torch.zeros(1, 3, dtype=torch.float64, requires_grad=True)
+    logvar = torch.zeros(1, 3, dtype=torch.float64, requires_grad=True)
+    assert gradcheck(lambda m, v: reparameterize(m, v, rng=1), (mu, logvar))
+
+
+def test_negative_elbo_is_reconstruction_plus_beta_kl():
+    x = random_bits(5, 20, 0.2, seed=13)
+    gen = torch.Generator().manual_seed(14)
+    logits = torch.randn(5, 20, generator=gen, dtype=torch.float64)
+    mu = torch.randn(5, 3, generator=gen, dtype=torch.float64)
+    logvar = torch.randn(5, 3, generator=gen, dtype=torch.float64)
+    for beta in (0.0, 1.0, 2.5):
+        torch.testing.assert_close(
+            negative_elbo(logits, x, mu, logvar, beta=beta),
+            reconstruction_loss(logits, x) + beta * gaussian_kl(mu, logvar),
+        )
+
+
+# --------------------------------------------------------------- Tanimoto
 
 
 def test_tanimoto_matches_sklearn_jaccard_score():
@@ -201,7 +275,7 @@ def test_tanimoto_matches_sklearn_jaccard_score():
     np.testing.assert_allclose(ours.numpy(), ref, rtol=0, atol=1e-15)
 
 
-def test_tanimoto_of_empty_fingerprints_is_one_and_of_empty_vs_nonempty_is_zero():
+def test_tanimoto_of_two_empty_fingerprints_is_one_and_of_one_is_zero():
     empty = torch.zeros(5)
     one = torch.tensor([0.0, 1.0, 0.0, 0.0, 0.0])
     assert tanimoto_similarity(empty, empty).item() == 1.0
@@ -233,7 +307,7 @@ def test_best_constant_fingerprint_of_identical_rows_is_that_row():
     torch.testing.assert_close(c, row)
 
 
-def test_best_constant_fingerprint_is_a_local_optimum_at_least_as_good_as_every_top_k():
+def test_best_constant_fingerprint_is_a_local_optimum_beating_every_top_k():
     x = random_bits(60, 40, 0.1, seed=10)
     x[:, :3] = random_bits(
         60, 3, 0.7, seed=11
@@ -251,7 +325,7 @@ def test_best_constant_fingerprint_is_a_local_optimum_at_least_as_good_as_every_
         assert tanimoto_similarity(x, top).mean().item() <= score + 1e-12
 
 
-def test_best_constant_fingerprint_finds_the_brute_force_optimum_on_a_tiny_problem():
+def test_best_constant_fingerprint_finds_the_brute_force_optimum():
     x = random_bits(30, 10, 0.35, seed=12)
     every = torch.tensor(
         list(itertools.product([0.0, 1.0], repeat=10)), dtype=torch.float64
@@ -261,11 +335,12 @@ def test_best_constant_fingerprint_finds_the_brute_force_optimum_on_a_tiny_probl
     assert found == pytest.approx(best, abs=1e-12)
 
 
-# --------------------------------------------------------------------------- model and training
+# ----------------------------------------------------- model and training
 
 
 def tiny_problem(seed=0):
-    """Three prototype fingerprints of 64 bits with a little noise: easy to reconstruct."""
+    """Three prototype fingerprints of 64 bits with a little noise: easy to
+    reconstruct."""
     gen = torch.Generator().manual_seed(seed)
     prototypes = (torch.rand(3, 64, generator=gen) < 0.15).float()
     rows = prototypes[torch.arange(96) % 3]
@@ -274,10 +349,7 @@ def tiny_problem(seed=0):
 
 
 def test_vae_shapes_and_deterministic_evaluation_mode():
-    model = FingerprintVAE(
-        VAEConfig(n_bits=64, hidden=16, latent=3),
-        generator=torch.Generator().manual_seed(0),
-    )
+    model = FingerprintVAE(VAEConfig(n_bits=64, hidden=16, latent=3), rng=0)
     x = tiny_problem()
     logits, mu, logvar = model(x)
     assert logits.shape == (96, 64) and mu.shape == logvar.shape == (96, 3)
@@ -286,59 +358,86 @@ def test_vae_shapes_and_deterministic_evaluation_mode():
     torch.testing.assert_close(model(x)[0], model(x)[0], rtol=0, atol=0)
 
 
-def test_train_vae_lowers_the_negative_elbo_on_a_tiny_problem():
+def test_vae_config_is_frozen():
+    config = VAEConfig(n_bits=8, hidden=4, latent=2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.latent = 3
+
+
+def test_training_mode_draws_z_with_reparameterize_from_the_models_rng():
+    torch.manual_seed(0)
+    model = FingerprintVAE(VAEConfig(n_bits=64, hidden=16, latent=3), rng=5)
+    x = tiny_problem()
+    logits, mu, logvar = model(x)
+    z = reparameterize(mu, logvar, rng=5)
+    torch.testing.assert_close(logits, model.decode(z))
+
+
+def fit_tiny(epochs=3, held_out=None, **options):
+    torch.manual_seed(0)
+    model = FingerprintVAE(VAEConfig(n_bits=64, hidden=16, latent=2), rng=1)
+    config = TrainConfig(epochs=epochs, lr=1e-2, batch_size=32)
+    history = fit_vae(
+        model, tiny_problem(), held_out, config=config, rng=2, **options
+    )
+    return model, history
+
+
+def test_fit_vae_lowers_the_negative_elbo_on_a_tiny_problem():
     torch.manual_seed(0)
     x = tiny_problem()
-    model = FingerprintVAE(
-        VAEConfig(n_bits=64, hidden=32, latent=2),
-        generator=torch.Generator().manual_seed(1),
-    )
-    before = elbo_terms(
-        model, x, n_samples=8, generator=torch.Generator().manual_seed(2)
-    )["neg_elbo"]
-    history = train_vae(
-        model,
-        x,
-        x[:12],
-        epochs=30,
-        lr=2e-2,
-        batch_size=32,
-        generator=torch.Generator().manual_seed(3),
-    )
-    after = elbo_terms(
-        model, x, n_samples=8, generator=torch.Generator().manual_seed(2)
-    )["neg_elbo"]
+    model = FingerprintVAE(VAEConfig(n_bits=64, hidden=32, latent=2), rng=1)
+    before = elbo_terms(model, x, n_samples=8, rng=2).neg_elbo
+    config = TrainConfig(epochs=30, lr=2e-2, batch_size=32)
+    history = fit_vae(model, x, x[:12], config=config, rng=3)
+    after = elbo_terms(model, x, n_samples=8, rng=2).neg_elbo
     assert after < 0.5 * before
-    assert set(history) == {
-        "train_reconstruction",
-        "train_kl",
+    assert isinstance(history, History) and len(history.loss) == 30
+    assert set(history.logs) == {
+        "reconstruction",
+        "kl",
+        "kl_weight",
         "held_out_reconstruction",
         "held_out_kl",
     }
-    assert all(len(v) == 30 for v in history.values())
+    assert all(len(v) == 30 for v in history.logs.values())
+    assert not model.training
     with torch.no_grad():
         recon = (model(x)[0] > 0).float()
     assert tanimoto_similarity(x, recon).mean().item() > 0.8
 
 
-def test_train_vae_is_deterministic_under_a_seed():
+def test_fit_vae_loss_is_reconstruction_plus_the_warm_up_weight_times_kl():
+    _, history = fit_tiny(epochs=4, kl_warmup=2, beta=0.5)
+    logs = history.logs
+    assert logs["kl_weight"] == [0.25, 0.5, 0.5, 0.5]
+    for epoch in range(4):
+        assert history.loss[epoch] == pytest.approx(
+            logs["reconstruction"][epoch]
+            + logs["kl_weight"][epoch] * logs["kl"][epoch],
+            rel=1e-6,
+        )
+
+
+def test_fit_vae_takes_the_same_step_as_adam_on_negative_elbo():
+    # One full-batch epoch is one Adam step on negative_elbo, with the
+    # draws of z from the model's own rng.
+    torch.manual_seed(0)
+    x = tiny_problem()
+    model = FingerprintVAE(VAEConfig(n_bits=64, hidden=8, latent=2), rng=4)
+    twin = copy.deepcopy(model)
+    fit_vae(model, x, config=TrainConfig(epochs=1, lr=1e-2), rng=0)
+    opt = torch.optim.Adam(twin.parameters(), lr=1e-2)
+    logits, mu, logvar = twin(x)
+    negative_elbo(logits, x, mu, logvar).backward()
+    opt.step()
+    for a, b in zip(model.parameters(), twin.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-7)
+
+
+def test_fit_vae_is_deterministic_under_a_seed():
     def run():
-        torch.manual_seed(0)
-        model = FingerprintVAE(
-            VAEConfig(n_bits=64, hidden=16, latent=2),
-            generator=torch.Generator().manual_seed(1),
-        )
-        x = tiny_problem()
-        history = train_vae(
-            model,
-            x,
-            x[:10],
-            epochs=3,
-            lr=1e-2,
-            batch_size=32,
-            kl_warmup=2,
-            generator=torch.Generator().manual_seed(2),
-        )
+        model, history = fit_tiny(held_out=tiny_problem()[:10], kl_warmup=2)
         return history, [p.detach().clone() for p in model.parameters()]
 
     (h1, p1), (h2, p2) = run(), run()
@@ -349,23 +448,37 @@ def test_train_vae_is_deterministic_under_a_seed():
 
 def test_evaluating_on_held_out_data_does_not_change_the_training_run():
     def run(held_out):
-        torch.manual_seed(0)
-        model = FingerprintVAE(
-            VAEConfig(n_bits=64, hidden=16, latent=2),
-            generator=torch.Generator().manual_seed(1),
-        )
-        history = train_vae(
-            model,
-            tiny_problem(),
-            held_out,
-            epochs=3,
-            lr=1e-2,
-            batch_size=32,
-            generator=torch.Generator().manual_seed(2),
-        )
-        return history["train_reconstruction"], history["train_kl"]
+        _, history = fit_tiny(held_out=held_out)
+        return history.loss, history.logs["kl"]
 
     assert run(None) == run(tiny_problem(seed=1)[:10])
+
+
+def test_fit_vae_logs_what_on_epoch_end_returns():
+    _, history = fit_tiny(on_epoch_end=lambda epoch, model: {"e": epoch})
+    assert history.logs["e"] == [0.0, 1.0, 2.0]
+
+
+def test_fit_vae_stops_with_an_error_naming_the_learning_rate_on_divergence():
+    torch.manual_seed(0)
+    model = FingerprintVAE(VAEConfig(n_bits=64, hidden=16, latent=2), rng=1)
+    with pytest.raises(FloatingPointError, match=r"lr=1e\+30"):
+        fit_vae(model, tiny_problem(), config=TrainConfig(epochs=5, lr=1e30))
+
+
+def test_fit_vae_rejects_an_empty_training_set():
+    model = FingerprintVAE(VAEConfig(n_bits=64, hidden=16, latent=2))
+    with pytest.raises(ValueError, match="train must hold at least one"):
+        fit_vae(model, torch.zeros(0, 64), config=TrainConfig(epochs=1))
+
+
+def test_elbo_terms_are_a_frozen_dataclass_whose_sum_is_the_negative_elbo():
+    model, _ = fit_tiny()
+    terms = elbo_terms(model, tiny_problem(), n_samples=2, rng=0)
+    assert isinstance(terms, ELBOTerms)
+    assert terms.neg_elbo == terms.reconstruction + terms.kl
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        terms.kl = 0.0
 
 
 def test_init_output_bias_makes_the_decoder_start_at_the_bit_frequencies():
@@ -378,7 +491,7 @@ def test_init_output_bias_makes_the_decoder_start_at_the_bit_frequencies():
     )
 
 
-# --------------------------------------------------------------------------- error messages
+# --------------------------------------------------------- error messages
 
 
 def test_errors_name_the_argument_and_what_was_expected():
@@ -389,10 +502,10 @@ def test_errors_name_the_argument_and_what_was_expected():
     ):
         reconstruction_loss(torch.zeros(4), torch.zeros(4))
     with pytest.raises(
-        ValueError, match="target must have the same shape as input"
+        ValueError, match="target must be a tensor of the same shape as"
     ):
         reconstruction_loss(x, torch.zeros(2, 5))
-    with pytest.raises(ValueError, match="target must hold values in"):
+    with pytest.raises(ValueError, match="target must hold bits in"):
         reconstruction_loss(x, x + 2)
     with pytest.raises(ValueError, match="reduction must be one of"):
         reconstruction_loss(x, x, reduction="avg")
@@ -412,7 +525,7 @@ def test_errors_name_the_argument_and_what_was_expected():
     ):
         tanimoto_similarity(torch.ones(2), torch.ones(3))
     with pytest.raises(
-        ValueError, match=r"a and b must have shapes \(N, D\) and \(M, D\)"
+        ValueError, match=r"b must have shape \(N, D\); got \(3,\)"
     ):
         pairwise_tanimoto(torch.ones(2, 3), torch.ones(3))
     with pytest.raises(
@@ -420,26 +533,27 @@ def test_errors_name_the_argument_and_what_was_expected():
     ):
         best_constant_fingerprint(x, max_bits=9)
     with pytest.raises(
-        ValueError, match="latent must be a positive integer; got 0"
+        ValueError, match="latent must be an integer >= 1; got 0"
     ):
         VAEConfig(latent=0)
     model = FingerprintVAE(VAEConfig(n_bits=4, hidden=3, latent=2))
     with pytest.raises(ValueError, match="x must have 4 bits per row; got 5"):
         elbo_terms(model, torch.zeros(2, 5))
     with pytest.raises(
-        ValueError, match="n_samples must be a positive integer; got 0"
+        ValueError, match="n_samples must be an integer >= 1; got 0"
     ):
         elbo_terms(model, x, n_samples=0)
+    config = TrainConfig(epochs=1)
     with pytest.raises(
-        ValueError, match="epochs must be a non-negative integer; got -1"
+        ValueError, match="beta must be a finite number >= 0; got -1"
     ):
-        train_vae(model, x, epochs=-1)
-    with pytest.raises(ValueError, match="beta must be non-negative; got -1"):
-        train_vae(model, x, epochs=1, beta=-1)
+        fit_vae(model, x, config=config, beta=-1)
     with pytest.raises(
-        ValueError, match="kl_warmup must be a non-negative integer; got 1.5"
+        ValueError, match="kl_warmup must be an integer >= 0; got 1.5"
     ):
-        train_vae(model, x, epochs=1, kl_warmup=1.5)
+        fit_vae(model, x, config=config, kl_warmup=1.5)
+    with pytest.raises(ValueError, match="config must be a TrainConfig"):
+        fit_vae(model, x, config={"epochs": 1})
     with pytest.raises(
         ValueError, match=r"bit_frequency must have shape \(4,\); got \(3,\)"
     ):
