@@ -213,6 +213,17 @@ def test_train_config_rejects_bad_settings_naming_the_field(
         TrainConfig(**settings)
 
 
+def test_fit_refuses_an_empty_data_set():
+    with pytest.raises(ValueError, match="inputs must hold at least one"):
+        fit(
+            nn.Linear(2, 2),
+            xentlib.cross_entropy,
+            torch.zeros(0, 2),
+            torch.zeros(0, dtype=torch.long),
+            config=TrainConfig(epochs=1),
+        )
+
+
 def test_train_config_is_frozen():
     config = TrainConfig(epochs=1)
     with pytest.raises(AttributeError):

@@ -152,6 +152,8 @@ def _check_fit(model, loss_fn, inputs, target, config, on_epoch_end) -> int:
             f"config must be a TrainConfig; got {type(config).__name__}"
         )
     n = _num_rows(inputs, "inputs")
+    if n == 0:
+        raise ValueError("inputs must hold at least one example; got none")
     if target is not None:
         if not isinstance(target, torch.Tensor) or target.dim() == 0:
             raise ValueError("target must be a tensor with one row per input")
