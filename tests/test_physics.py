@@ -539,8 +539,9 @@ def test_sgld_with_a_minibatch_loss_samples_a_gaussian_posterior():
     batches = torch.Generator().manual_seed(1)
 
     def minibatch_energy(mu):  # mu: (chains,)
-        idx = torch.randint(0, len(y), (mu.shape[0], 50), generator=batches)
-        fit = 0.5 * ((y[idx] - mu[:, None]) ** 2).sum(1) * len(y) / 50
+        idx = torch.randint(0, len(y), (mu.shape[0] * 50,), generator=batches)
+        batch = y.index_select(0, idx).view(-1, 50)
+        fit = 0.5 * ((batch - mu[:, None]) ** 2).sum(1) * len(y) / 50
         return fit + mu**2 / 200
 
     samples = langevin_sample(
