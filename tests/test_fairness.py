@@ -1,14 +1,16 @@
-"""The demographic-parity penalty, the group metrics and the fairness data sets (chapter 11)."""
+"""The demographic-parity penalty, the group metrics and the fairness data
+sets (chapter 11)."""
 
 import hashlib
+import math
 import re
 
 import numpy as np
 import pytest
 import torch
-from fairlearn import (
-    metrics as fairlearn_metrics,
-)  # the independent reference (a test-only requirement)
+
+# fairlearn is the independent reference (a test-only requirement)
+from fairlearn import metrics as fairlearn_metrics
 from torch.nn import functional as F
 
 import xentlib
@@ -24,14 +26,15 @@ from xentlib.fairness import (
     load_german_credit,
     selection_rates,
 )
-from xentlib.training import predict
+from xentlib.training import TrainConfig, predict
 
 
 def _random_decisions(n, n_groups, seed):
     g = torch.Generator().manual_seed(seed)
     group = torch.randint(0, n_groups, (n,), generator=g)
     target = torch.randint(0, 2, (n,), generator=g)
-    # approval depends on the group and the label, so that the gaps are not all zero
+    # approval depends on the group and the label, so that the gaps are not
+    # all zero
     p = 0.2 + 0.5 * target + 0.1 * group / max(n_groups - 1, 1)
     decisions = (torch.rand(n, generator=g) < p).long()
     return decisions, target, group
@@ -44,7 +47,8 @@ def adult():
 
 @pytest.fixture(scope="module")
 def adult_decisions(adult):
-    # Real decisions from a real rule: approve the more educated and the longer working.
+    # Real decisions from a real rule: approve the more educated and the
+    # longer working.
     col = adult.feature_names.index
     decisions = (
         (adult.x[:, col("education_num")] + adult.x[:, col("hours_per_week")])
@@ -53,7 +57,7 @@ def adult_decisions(adult):
     return decisions, adult.y.long(), adult.group
 
 
-# ----------------------------------------------------------------- metrics against fairlearn
+# ------------------------------------------------- metrics against fairlearn
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -114,7 +118,8 @@ def test_group_rates_equal_fairlearns_metric_frame(adult_decisions):
         y_pred=decisions.numpy(),
         sensitive_features=group.numpy(),
     )
-    groups, sel = selection_rates(decisions, group)
+    selected = selection_rates(decisions, group)
+    groups, sel = selected.groups, selected.rates
     rates = equalized_odds_rates(decisions, target, group)
     assert groups.tolist() == rates.groups.tolist() == [0, 1]
     np.testing.assert_allclose(
@@ -184,7 +189,7 @@ def test_parity_penalty_is_the_squared_gap_of_mean_probabilities():
     ).item() == pytest.approx(got, rel=1e-12)
 
 
-def test_fair_loss_is_cross_entropy_plus_weighted_penalty_and_sum_is_n_times_mean():
+def test_fair_loss_is_bce_plus_weighted_penalty_and_sum_is_n_times_mean():
     g = torch.Generator().manual_seed(2)
     z = torch.randn(64, generator=g, dtype=torch.float64) * 3
     y = torch.randint(0, 2, (64,), generator=g).double()
@@ -235,7 +240,42 @@ def test_fair_loss_is_finite_for_extreme_logits():
     assert torch.isfinite(loss) and torch.isfinite(z.grad).all()
 
 
-# ----------------------------------------------------------------- training
+def test_infinite_logits_give_the_exact_loss_and_finite_gradients():
+    inf = math.inf
+    group = torch.tensor([0, 1, 0, 1])
+    # right and certain: exactly zero loss, zero gradient
+    z = torch.tensor([-inf, inf, -inf, inf], dtype=torch.float64)
+    z.requires_grad_(True)
+    y = torch.tensor([0.0, 1.0, 0.0, 1.0], dtype=torch.float64)
+    loss = fair_binary_cross_entropy(z, y, group, parity_weight=0.0)
+    loss.backward()
+    assert loss.item() == 0.0
+    assert torch.equal(z.grad, torch.zeros(4, dtype=torch.float64))
+    # mixed with finite logits: the finite rows' loss, unchanged
+    finite = torch.tensor([0.3, -1.2], dtype=torch.float64)
+    mixed = torch.cat([finite, torch.tensor([-inf, inf])])
+    labels = torch.tensor([1.0, 0.0, 0.0, 1.0], dtype=torch.float64)
+    torch.testing.assert_close(
+        fair_binary_cross_entropy(mixed, labels, group, 0.0) * 4,
+        F.binary_cross_entropy_with_logits(
+            finite, labels[:2], reduction="sum"
+        ),
+    )
+    # the penalty is exact too: probabilities 1 and 0
+    assert demographic_parity_penalty(
+        torch.tensor([inf, -inf, inf, -inf]), torch.tensor([0, 0, 1, 1])
+    ).item() == pytest.approx(0.0)
+    assert demographic_parity_penalty(
+        torch.tensor([inf, inf, -inf, -inf]), torch.tensor([0, 0, 1, 1])
+    ).item() == pytest.approx(1.0)
+    # certain and wrong: infinite loss, exactly
+    wrong = fair_binary_cross_entropy(
+        torch.tensor([inf, 0.0]), torch.tensor([0.0, 1.0]), group[:2], 1.0
+    )
+    assert wrong.item() == inf
+
+
+# ---------------------------------------------------------------- training
 
 
 def _biased_problem(n=2000, seed=0):
@@ -257,8 +297,9 @@ def _biased_problem(n=2000, seed=0):
 
 def test_parity_weight_shrinks_the_gap_of_a_trained_model():
     x, y, group = _biased_problem()
-    plain = fit_fair_logistic(x, y, group, 0.0, epochs=200)
-    fair = fit_fair_logistic(x, y, group, 20.0, epochs=200)
+    config = TrainConfig(epochs=200, lr=0.05)
+    plain = fit_fair_logistic(x, y, group, 0.0, config=config, rng=0).model
+    fair = fit_fair_logistic(x, y, group, 20.0, config=config, rng=0).model
     gap_plain = demographic_parity_gap(predict(plain, x) > 0, group)
     gap_fair = demographic_parity_gap(predict(fair, x) > 0, group)
     assert gap_plain > 0.2
@@ -269,7 +310,9 @@ def test_unpenalised_fit_matches_scikit_learns_logistic_regression():
     from sklearn.linear_model import LogisticRegression
 
     x, y, group = _biased_problem(seed=1)
-    model = fit_fair_logistic(x, y, group, 0.0, epochs=500, lr=0.05)
+    model = fit_fair_logistic(
+        x, y, group, 0.0, config=TrainConfig(epochs=500, lr=0.05), rng=0
+    ).model
     ref = LogisticRegression(C=1e6, max_iter=1000).fit(x.numpy(), y.numpy())
     ours = torch.cat(
         [model[0].weight.detach().flatten(), model[0].bias.detach()]
@@ -282,50 +325,72 @@ def test_unpenalised_fit_matches_scikit_learns_logistic_regression():
 
 
 def test_fit_fair_logistic_minimises_fair_binary_cross_entropy():
-    # The fast training path must be the public loss: replay it with xentlib.training.fit.
+    # The fast training path must be the public loss: replay it with
+    # xentlib.training.fit.
     from torch import nn
 
-    from xentlib.training import TrainConfig, fit
+    from xentlib.training import fit
 
     x, y, group = _biased_problem(300)
     x = x.double()
-    trained = fit_fair_logistic(x, y, group, 3.0, epochs=15, lr=0.05, seed=4)
+    config = TrainConfig(epochs=15, lr=0.05)
+    trained = fit_fair_logistic(x, y, group, 3.0, config=config, rng=4)
     replay = nn.Sequential(nn.Linear(2, 1), nn.Flatten(0)).double()
-    start = fit_fair_logistic(x, y, group, 3.0, epochs=0, seed=4)
-    replay.load_state_dict(start.state_dict())
-    fit(
+    start = fit_fair_logistic(
+        x, y, group, 3.0, config=TrainConfig(epochs=0), rng=4
+    )
+    replay.load_state_dict(start.model.state_dict())
+    history = fit(
         replay,
         lambda z, t: fair_binary_cross_entropy(
             z, t[:, 0], t[:, 1].long(), parity_weight=3.0
         ),
         x,
         torch.stack([y.double(), group.double()], 1),
-        config=TrainConfig(epochs=15, lr=0.05),
+        config=config,
     )
-    for a, b in zip(trained.parameters(), replay.parameters()):
+    for a, b in zip(trained.model.parameters(), replay.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    assert trained.history.loss == pytest.approx(history.loss, rel=1e-10)
 
 
 def test_fit_fair_logistic_repeats_exactly_under_the_same_seed():
     x, y, group = _biased_problem(500)
-    a = fit_fair_logistic(x, y, group, 5.0, epochs=20, seed=3)
-    b = fit_fair_logistic(x, y, group, 5.0, epochs=20, seed=3)
+    config = TrainConfig(epochs=20)
+    a = fit_fair_logistic(x, y, group, 5.0, config=config, rng=3).model
+    b = fit_fair_logistic(x, y, group, 5.0, config=config, rng=3).model
     assert all(
         torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters())
     )
 
 
-# ----------------------------------------------------------------- bootstrap
+def test_a_diverging_fit_stops_with_an_error_naming_the_learning_rate():
+    x, y, group = _biased_problem(200)
+    with pytest.raises(FloatingPointError, match="lr=1e"):
+        fit_fair_logistic(
+            x * 1e20, y, group, 1.0, config=TrainConfig(epochs=5, lr=1e30)
+        )
+
+
+def test_the_fit_is_a_frozen_dataclass_with_the_history():
+    import dataclasses
+
+    x, y, group = _biased_problem(200)
+    result = fit_fair_logistic(x, y, group, config=TrainConfig(epochs=7))
+    assert len(result.history.loss) == 7 and not result.model.training
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.model = None
+
+
+# --------------------------------------------------------------- bootstrap
 
 
 def test_bootstrap_interval_is_repeatable_and_brackets_the_difference():
     decisions, _, group = _random_decisions(400, 2, 5)
     a = bootstrap_gap_interval(
-        decisions, group, 1000, generator=torch.Generator().manual_seed(0)
+        decisions, group, 1000, rng=torch.Generator().manual_seed(0)
     )
-    b = bootstrap_gap_interval(
-        decisions, group, 1000, generator=torch.Generator().manual_seed(0)
-    )
+    b = bootstrap_gap_interval(decisions, group, 1000, rng=0)
     assert (a.gap, a.low, a.high) == (b.gap, b.low, b.high)
     assert a.low < a.difference < a.high
     assert a.gap == pytest.approx(
@@ -336,10 +401,9 @@ def test_bootstrap_interval_is_repeatable_and_brackets_the_difference():
 
 def test_bootstrap_interval_agrees_with_resampling_rows():
     decisions, _, group = _random_decisions(300, 2, 6)
-    ours = bootstrap_gap_interval(
-        decisions, group, 4000, generator=torch.Generator().manual_seed(1)
-    )
-    # the textbook stratified bootstrap: resample each group's rows with replacement
+    ours = bootstrap_gap_interval(decisions, group, 4000, rng=1)
+    # the textbook stratified bootstrap: resample each group's rows with
+    # replacement
     rng = np.random.default_rng(0)
     d, grp = decisions.numpy(), group.numpy()
     diffs = []
@@ -358,16 +422,14 @@ def test_bootstrap_interval_narrows_like_one_over_root_n():
     widths = []
     for n in (400, 6400):
         decisions, _, group = _random_decisions(n, 2, 7)
-        r = bootstrap_gap_interval(
-            decisions, group, 4000, generator=torch.Generator().manual_seed(2)
-        )
+        r = bootstrap_gap_interval(decisions, group, 4000, rng=2)
         widths.append(r.high - r.low)
     assert (
         0.2 < widths[1] / widths[0] < 0.3
     )  # sixteen times the data, a quarter of the width
 
 
-# ----------------------------------------------------------------- errors
+# ------------------------------------------------------------------ errors
 
 
 @pytest.mark.parametrize(
@@ -459,14 +521,35 @@ def test_bootstrap_interval_narrows_like_one_over_root_n():
             ),
             "n_resamples",
         ),
-        (lambda: load_german_credit(test_fraction=1.0), "test_fraction"),
+        (lambda: load_german_credit(n_folds=1), "n_folds"),
+        (lambda: load_german_credit("race"), "protected"),
+        (
+            lambda: fit_fair_logistic(
+                torch.zeros(4, 2),
+                torch.tensor([0, 1, 0, 1]),
+                torch.tensor([0, 0, 1, 1]),
+                config=TrainConfig(epochs=1, batch_size=2),
+            ),
+            "batch_size must be None",
+        ),
+        (
+            lambda: fit_fair_logistic(
+                torch.tensor([[0.0], [math.nan], [1.0], [2.0]]),
+                torch.tensor([0, 1, 0, 1]),
+                torch.tensor([0, 0, 1, 1]),
+            ),
+            "x contains NaN",
+        ),
+        (
+            lambda: demographic_parity_gap("yes", torch.tensor([0, 1])),
+            "decisions must be a tensor or array",
+        ),
         (
             lambda: fit_fair_logistic(
                 torch.zeros(4, 2),
                 torch.tensor([0, 1, 0, 1]),
                 torch.tensor([0, 0, 1, 1]),
                 -2.0,
-                epochs=1,
             ),
             "parity_weight",
         ),
@@ -475,7 +558,6 @@ def test_bootstrap_interval_narrows_like_one_over_root_n():
                 torch.zeros(4, 2),
                 torch.tensor([0, 2, 0, 1]),
                 torch.tensor([0, 0, 1, 1]),
-                epochs=1,
             ),
             "y must hold 0/1",
         ),
@@ -486,7 +568,7 @@ def test_bad_input_raises_a_message_naming_the_argument(call, message):
         call()
 
 
-# ----------------------------------------------------------------- data
+# -------------------------------------------------------------------- data
 
 
 def _card_checksum(card):
@@ -526,17 +608,27 @@ def test_adult_has_the_documented_rows_base_rates_and_no_sex_feature(adult):
     )
 
 
-def test_german_credit_has_the_documented_rows_and_a_seeded_split():
-    a, b, c = (
-        load_german_credit(seed=0),
-        load_german_credit(seed=0),
-        load_german_credit(seed=1),
-    )
+def test_german_credit_folds_hold_every_applicant_out_once():
+    folds = load_german_credit(n_folds=5, rng=0)
+    again = load_german_credit(n_folds=5, rng=0)
+    other = load_german_credit(n_folds=5, rng=1)
+    a = folds[0]
     assert (
         a.x.shape[0] == 1000
         and int(a.y.sum()) == 700
         and int(a.group.sum()) == 310
     )
-    assert int(a.train.sum()) == 700
-    assert torch.equal(a.train, b.train) and torch.equal(a.x, b.x)
-    assert not torch.equal(a.train, c.train)
+    held_out = torch.stack([~f.train for f in folds]).long()
+    assert torch.equal(held_out.sum(0), torch.ones(1000, dtype=torch.long))
+    assert held_out.sum(1).tolist() == [200] * 5
+    assert all(torch.equal(f.x, g.x) for f, g in zip(folds, again))
+    assert not torch.equal(a.train, other[0].train)
+    assert "age" in a.feature_names
+
+
+def test_german_credit_by_age_leaves_age_out_of_the_features():
+    (young,) = {f.group.sum().item() for f in load_german_credit("age")}
+    assert young == 190  # aged 25 or younger
+    fold = load_german_credit("age", n_folds=2, rng=0)[0]
+    assert "age" not in fold.feature_names
+    assert fold.x.shape[1] == len(fold.feature_names)

@@ -1,4 +1,5 @@
-"""xentlib.physics: variational energies against closed forms, Boltzmann identities, Langevin's stationary law."""
+"""xentlib.physics: variational energies against closed forms, Boltzmann
+identities, Langevin's stationary law."""
 
 import math
 
@@ -43,7 +44,8 @@ def _hydrogen(log_a):
     )
 
 
-# Closed forms (atomic units) for the Gaussian trial exp(-a x^2), written independently of the module.
+# Closed forms (atomic units) for the Gaussian trial exp(-a x^2), written
+# independently of the module.
 def _oscillator_exact(a):
     return a / 2 + 1 / (8 * a)
 
@@ -56,7 +58,7 @@ def _t(value):
     return torch.tensor(value, dtype=F64)
 
 
-# --- quadrature and the variational principle ------------------------------------------------
+# --- quadrature and the variational principle -------------------------------
 
 
 def test_simpson_matches_scipy_and_is_exact_for_cubics():
@@ -84,7 +86,8 @@ def test_hydrogen_energy_by_quadrature_matches_the_closed_form(a):
 
 
 def test_exact_ground_states_give_the_exact_energies():
-    # A Gaussian of width 1/2 is the oscillator's ground state; exp(-r) is hydrogen's.
+    # A Gaussian of width 1/2 is the oscillator's ground state; exp(-r) is
+    # hydrogen's.
     assert _oscillator(_t(math.log(0.5))).item() == pytest.approx(
         0.5, abs=1e-13
     )
@@ -117,7 +120,7 @@ def test_variational_bound_holds_for_random_widths():
         )  # the best Gaussian is 0.0756 hartree above
 
 
-def test_energy_gradient_in_log_width_matches_the_closed_form_and_finite_differences():
+def test_energy_gradient_in_log_width_matches_closed_form_and_gradcheck():
     a = 0.9
     log_a = _t(math.log(a)).requires_grad_(True)
     (grad,) = torch.autograd.grad(_oscillator(log_a), log_a)
@@ -163,7 +166,7 @@ def test_slater_trial_recovers_the_exact_hydrogen_ground_state():
     assert result.energy == pytest.approx(-0.5, abs=1e-8)
 
 
-# --- the Boltzmann distribution ---------------------------------------------------------------
+# --- the Boltzmann distribution ----------------------------------------------
 
 
 def _energies(n=50, k=7, seed=0, scale=2.0):
@@ -197,7 +200,7 @@ def test_boltzmann_is_the_softmax_of_negative_energies_over_temperature(
     temperature=st.floats(0.01, 100.0),
     seed=st.integers(0, 10_000),
 )
-def test_adding_a_constant_energy_leaves_the_distribution_and_shifts_log_z_by_c_over_t(
+def test_a_constant_energy_leaves_q_and_shifts_log_z_by_c_over_t(
     shift, temperature, seed
 ):
     e = _energies(n=4, seed=seed)
@@ -244,7 +247,7 @@ def test_cross_entropy_of_boltzmann_logits_is_energy_over_t_plus_log_z():
     )
 
 
-def test_free_energy_is_mean_energy_minus_t_entropy_and_lower_bounds_every_other_distribution():
+def test_free_energy_is_mean_energy_minus_t_entropy_and_a_lower_bound():
     e, temperature = _energies(n=30, k=6), 1.5
     q = boltzmann(e, temperature)
     f = free_energy(e, temperature)
@@ -335,7 +338,7 @@ def test_bad_energies_and_temperature_shapes_are_rejected():
         free_energy(torch.zeros(3, 4), torch.ones(5, 1))
 
 
-# --- Langevin dynamics --------------------------------------------------------------------------
+# --- Langevin dynamics -------------------------------------------------------
 
 
 def test_langevin_repeats_exactly_under_a_seed():
@@ -349,7 +352,7 @@ def test_langevin_repeats_exactly_under_a_seed():
             0.01,
             200,
             thin=50,
-            generator=torch.Generator().manual_seed(seed),
+            rng=seed,
         )
 
     first = run(0)
@@ -366,9 +369,10 @@ def test_zero_temperature_is_plain_gradient_descent():
     torch.testing.assert_close(out[0], x, rtol=1e-13, atol=1e-13)
 
 
-def test_langevin_on_a_quadratic_has_the_exact_discretised_stationary_variance():
-    # For L = k x^2 / 2, x' = (1 - eta k) x + sqrt(2 eta T) xi is stationary with variance
-    # T / (k (1 - eta k / 2)): the O(eta) bias of unadjusted Langevin, here 5 % above T / k.
+def test_langevin_on_a_quadratic_has_the_discretised_stationary_variance():
+    # For L = k x^2 / 2, x' = (1 - eta k) x + sqrt(2 eta T) xi is stationary
+    # with variance T / (k (1 - eta k / 2)): the O(eta) bias of unadjusted
+    # Langevin, here 5 % above T / k.
     k, temperature, eta = 2.0, 0.5, 0.05
     x0 = torch.zeros(20_000, dtype=F64)
     samples = langevin_sample(
@@ -379,7 +383,7 @@ def test_langevin_on_a_quadratic_has_the_exact_discretised_stationary_variance()
         300,
         burn_in=100,
         thin=20,
-        generator=torch.Generator().manual_seed(0),
+        rng=0,
     ).flatten()
     exact = temperature / (k * (1 - eta * k / 2))
     standard_error = exact * math.sqrt(2 / samples.numel())
@@ -397,7 +401,7 @@ def test_two_dimensional_chains_sample_a_gaussian_with_two_curvatures():
         eta,
         100,
         burn_in=99,
-        generator=torch.Generator().manual_seed(1),
+        rng=1,
     )[0]
     exact = 1.0 / (k * (1 - eta * k / 2))
     np.testing.assert_allclose(
@@ -418,7 +422,7 @@ def test_langevin_samples_the_double_well_density():
         1200,
         burn_in=400,
         thin=40,
-        generator=torch.Generator().manual_seed(2),
+        rng=2,
     ).flatten()
     hist = torch.histogram(samples, edges).hist / samples.numel()
     assert 0.5 * (hist - target).abs().sum().item() < 0.03
@@ -468,7 +472,7 @@ def test_bin_probabilities_add_up_over_merged_bins_with_uneven_edges():
 def test_bad_langevin_and_quadrature_arguments_are_rejected():
     x0 = torch.zeros(3, dtype=F64)
     with pytest.raises(
-        ValueError, match="step_size must be a positive number"
+        ValueError, match="step_size must be a finite positive number"
     ):
         langevin_sample(tilted_double_well, x0, 1.0, 0.0, 10)
     with pytest.raises(
@@ -477,7 +481,7 @@ def test_bad_langevin_and_quadrature_arguments_are_rejected():
     ):
         langevin_sample(tilted_double_well, x0, [1.0, 0.5], 0.1, 10)
     with pytest.raises(
-        ValueError, match="temperature must be finite and non-negative"
+        ValueError, match="temperature must be a finite number >= 0"
     ):
         langevin_sample(tilted_double_well, x0, -1.0, 0.1, 10)
     with pytest.raises(
@@ -491,11 +495,11 @@ def test_bad_langevin_and_quadrature_arguments_are_rejected():
     with pytest.raises(ValueError, match="grid must start at r >= 0"):
         variational_energy(torch.exp, LINE, lambda r: -1 / r, radial=True)
     with pytest.raises(
-        ValueError, match="psi must return one amplitude per grid point"
+        ValueError, match="psi must return one floating-point amplitude"
     ):
         variational_energy(lambda x: x.sum(), LINE, lambda x: x**2)
     with pytest.raises(
-        ValueError, match="temperature must be a positive number"
+        ValueError, match="temperature must be a finite positive number"
     ):
         boltzmann_bin_probabilities(
             tilted_double_well, torch.linspace(-1, 1, 5), 0.0
@@ -504,3 +508,107 @@ def test_bad_langevin_and_quadrature_arguments_are_rejected():
         boltzmann_bin_probabilities(
             tilted_double_well, torch.tensor([0.0, 1.0, 0.5]), 1.0
         )
+
+
+def test_an_int_seed_and_a_seeded_generator_give_the_same_chain():
+    x0 = torch.zeros(8, dtype=F64)
+    by_int = langevin_sample(tilted_double_well, x0, 0.5, 0.01, 20, rng=3)
+    by_generator = langevin_sample(
+        tilted_double_well,
+        x0,
+        0.5,
+        0.01,
+        20,
+        rng=torch.Generator().manual_seed(3),
+    )
+    assert torch.equal(by_int, by_generator)
+    torch.manual_seed(3)
+    assert torch.equal(
+        by_int, langevin_sample(tilted_double_well, x0, 0.5, 0.01, 20)
+    )
+
+
+def test_sgld_with_a_minibatch_loss_samples_a_gaussian_posterior():
+    # Data y_i ~ N(mu, 1), prior mu ~ N(0, 10^2): the posterior is Gaussian
+    # with precision n + 1/100. The loss draws a fresh minibatch at each
+    # call, scaled up to the whole data set: stochastic gradient Langevin.
+    g = torch.Generator().manual_seed(0)
+    y = 1.5 + torch.randn(400, generator=g, dtype=F64)
+    precision = len(y) + 1 / 100
+    mean = y.sum().item() / precision
+    batches = torch.Generator().manual_seed(1)
+
+    def minibatch_energy(mu):  # mu: (chains,)
+        idx = torch.randint(0, len(y), (mu.shape[0] * 50,), generator=batches)
+        batch = y.index_select(0, idx).view(-1, 50)
+        fit = 0.5 * ((batch - mu[:, None]) ** 2).sum(1) * len(y) / 50
+        return fit + mu**2 / 200
+
+    samples = langevin_sample(
+        minibatch_energy,
+        torch.full((2000,), y.mean().item(), dtype=F64),  # from the MLE
+        1.0,
+        2.5e-5,
+        300,
+        burn_in=299,
+        rng=2,
+    )[0]
+    assert samples.mean().item() == pytest.approx(mean, abs=0.004)
+    # The minibatch noise adds eta^2 n^2 / B per step to the injected 2 eta:
+    # 4 % more variance here (it would double at eta = 6e-4).
+    assert samples.var().item() == pytest.approx(1 / precision, rel=0.12)
+
+
+def test_a_too_large_step_stops_langevin_with_an_error_naming_it():
+    with pytest.raises(FloatingPointError, match=r"step_size=2"):
+        langevin_sample(
+            tilted_double_well, torch.tensor([2.0]), 0.1, 2.0, 50, rng=0
+        )
+
+
+def test_minimize_energy_stops_on_a_non_finite_energy():
+    with pytest.raises(FloatingPointError, match="energy"):
+        minimize_energy(lambda t: torch.log(t).sum() * 0 + t.sum() / 0, [1.0])
+
+
+def test_the_minimiser_result_is_a_frozen_dataclass():
+    import dataclasses
+
+    result = minimize_energy(lambda t: (t**2).sum(), [1.0])
+    assert dataclasses.is_dataclass(result)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.energy = 0.0
+
+
+def test_forbidden_states_are_exact_and_all_forbidden_is_rejected():
+    e = torch.tensor([0.0, math.inf, 1.0], dtype=F64)
+    q = boltzmann(e, 1.0)
+    assert q[1].item() == 0.0
+    torch.testing.assert_close(
+        q[[0, 2]], boltzmann(torch.tensor([0.0, 1.0], dtype=F64), 1.0)
+    )
+    with pytest.raises(ValueError, match="at least one finite energy"):
+        boltzmann(torch.full((3,), math.inf), 1.0)
+    with pytest.raises(ValueError, match="at least one state"):
+        log_partition(torch.zeros(2, 0), 1.0)
+    with pytest.raises(ValueError, match="dim must index"):
+        free_energy(torch.zeros(3), 1.0, dim=True)
+    with pytest.raises(ValueError, match="temperature must be a positive"):
+        boltzmann(torch.zeros(3), True)
+
+
+def test_non_finite_positions_and_vanishing_trials_are_rejected():
+    with pytest.raises(ValueError, match="x contains NaN"):
+        tilted_double_well(torch.tensor([0.0, math.nan]))
+    with pytest.raises(ValueError, match="tilt must be a finite number"):
+        tilted_double_well(torch.tensor([0.0]), tilt=math.nan)
+    with pytest.raises(ValueError, match="x0 contains NaN or infinite"):
+        langevin_sample(tilted_double_well, [0.0, math.inf], 1.0, 0.1, 5)
+    with pytest.raises(ValueError, match="psi must not vanish"):
+        variational_energy(torch.zeros_like, LINE, lambda x: x**2)
+    with pytest.raises(ValueError, match="potential must be finite"):
+        variational_energy(
+            torch.exp, LINE, lambda x: torch.full_like(x, math.nan)
+        )
+    with pytest.raises(ValueError, match="y contains NaN"):
+        simpson(torch.tensor([0.0, math.nan, 1.0]), torch.linspace(0, 1, 3))
