@@ -1,4 +1,5 @@
-"""Tests of xentlib.biology: hairpin data and stability rule, threshold fits, localisation."""
+"""Tests of xentlib.biology: hairpin data and stability rule, threshold fits,
+localisation."""
 
 import copy
 import hashlib
@@ -26,10 +27,12 @@ from xentlib.biology import (
     fit_logistic_newton,
     hamming_loss,
     load_hairpins,
+    logistic_fisher_information,
     logistic_threshold_standard_error,
     sample_activity,
     simulate_localisation,
     soft_targets,
+    stacking_free_energy,
     threshold_label_sets,
     top1_label_sets,
 )
@@ -49,10 +52,10 @@ def _rule_data(n, threshold=-5.0, scale=1.0, seed=0):
     x = (
         -12 * torch.rand(n, generator=gen, dtype=torch.float64) + 2
     )  # dG in [-10, 2] kcal/mol
-    return x, sample_activity(x, threshold, scale, generator=gen)
+    return x, sample_activity(x, threshold, scale, rng=gen)
 
 
-# --------------------------------------------------------------------------- hairpin data
+# -------------------------------------------------------------- hairpin data
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +103,78 @@ def test_longer_stems_fold_more_stably_on_average(hairpins):
     )
 
 
-# --------------------------------------------------------------------------- the stability rule
+def _reverse_complement(seq):
+    return seq[::-1].translate(str.maketrans("ACGT", "TGCA"))
+
+
+def _designed_stems(hairpins):
+    """Stems of the perfectly paired hairpins whose 37 C structure is the
+    designed one, with seqfold's sum of their stacking terms."""
+    for i in range(len(hairpins)):
+        f5, n = hairpins.flank5_len[i], hairpins.stem_len[i]
+        designed = (
+            "." * f5
+            + "(" * n
+            + "." * hairpins.loop_len[i]
+            + ")" * n
+            + "." * hairpins.flank3_len[i]
+        )
+        if (
+            hairpins.stem_mismatches[i] == 0
+            and hairpins.structure[i] == designed
+        ):
+            yield hairpins.sequence[i][f5 : f5 + n], hairpins.stack_dg[i]
+
+
+def test_stacking_energy_agrees_with_seqfold_to_its_rounding(hairpins):
+    stems = list(_designed_stems(hairpins))
+    assert len(stems) > 500
+    for stem, seqfold_stacks in stems:
+        # seqfold reports each stack rounded to 0.1 kcal/mol.
+        tolerance = 0.05 * (len(stem) - 1) + 1e-9
+        assert abs(stacking_free_energy(stem) - seqfold_stacks) <= tolerance
+
+
+def test_stacking_energy_is_the_same_read_from_either_strand():
+    gen = np.random.default_rng(0)
+    for _ in range(50):
+        stem = "".join(gen.choice(list("ACGT"), size=7))
+        assert stacking_free_energy(stem) == pytest.approx(
+            stacking_free_energy(_reverse_complement(stem)), abs=1e-12
+        )
+
+
+def test_stacking_energy_is_linear_in_temperature():
+    # dG(T) = dH - T dS: equal steps in T give equal steps in dG.
+    g = [stacking_free_energy("GATTACA", t) for t in (20.0, 40.0, 60.0)]
+    assert g[1] - g[0] == pytest.approx(g[2] - g[1], abs=1e-12)
+    assert g[0] < g[1] < g[2]  # stacks weaken as the strand warms
+
+
+@pytest.mark.parametrize(
+    "stem, temperature, match",
+    [
+        ("G", 37.0, "stem must be a DNA string of at least two bases"),
+        ("GAUC", 37.0, "stem must hold only A, C, G and T"),
+        (12, 37.0, "stem must be a DNA string"),
+        ("GATC", float("nan"), "temperature must be a finite number"),
+        ("GATC", -300.0, "temperature must be above absolute zero"),
+    ],
+)
+def test_stacking_energy_rejects_bad_inputs(stem, temperature, match):
+    with pytest.raises(ValueError, match=match):
+        stacking_free_energy(stem, temperature)
+
+
+def test_hairpins_are_less_stable_at_the_assay_temperature(hairpins):
+    assert np.isfinite(hairpins.dg60).all()
+    warmer = hairpins.dg60 - hairpins.dg
+    assert warmer.mean() > 2.0 and (warmer >= 0).mean() > 0.95
+    # Not a constant shift: hairpins differ in their entropy of folding.
+    assert warmer.std() > 0.5
+
+
+# ---------------------------------------------------------- the stability rule
 
 
 def test_activity_probability_is_the_logistic_rule_and_half_at_the_threshold():
@@ -128,12 +202,8 @@ def test_activity_probability_does_not_overflow_for_extreme_free_energies():
 
 def test_sampled_activity_is_seeded_and_follows_the_rule():
     dg = torch.full((200_000,), -4.0, dtype=torch.float64)
-    a = sample_activity(
-        dg, -5.0, 1.0, generator=torch.Generator().manual_seed(3)
-    )
-    b = sample_activity(
-        dg, -5.0, 1.0, generator=torch.Generator().manual_seed(3)
-    )
+    a = sample_activity(dg, -5.0, 1.0, rng=3)
+    b = sample_activity(dg, -5.0, 1.0, rng=torch.Generator().manual_seed(3))
     assert torch.equal(a, b) and set(a.unique().tolist()) <= {0.0, 1.0}
     assert abs(a.mean().item() - expit(-1.0)) < 0.005
 
@@ -151,12 +221,14 @@ def test_activity_rule_rejects_bad_parameters(threshold, scale, match):
         activity_probability(torch.zeros(3), threshold, scale)
 
 
-# --------------------------------------------------------------------------- fitting the threshold
+# ------------------------------------------------------- fitting the threshold
 
 
 def test_newton_fit_matches_unpenalised_scikit_learn():
     x, y = _rule_data(3000)
-    w, b = fit_logistic_newton(x, y).tolist()
+    fit = fit_logistic_newton(x, y)
+    assert bool(fit.converged) and fit.n_iter < 15
+    w, b = fit.coef.tolist()
     w_ref, b_ref = _sklearn_unpenalised(x, y)
     assert w == pytest.approx(w_ref, rel=1e-6) and b == pytest.approx(
         b_ref, rel=1e-6
@@ -171,18 +243,18 @@ def test_weighted_newton_fit_equals_a_fit_on_repeated_rows():
     w_ref, b_ref = _sklearn_unpenalised(x, y, sample_weight=counts.numpy())
     repeated = fit_logistic_newton(
         x.repeat_interleave(counts.long()), y.repeat_interleave(counts.long())
-    )
+    ).coef
     batched = fit_logistic_newton(
         x, y, torch.stack([torch.ones(500, dtype=torch.float64), counts])
-    )
+    ).coef
     torch.testing.assert_close(batched[1], repeated, rtol=1e-9, atol=1e-12)
     assert batched[1, 0].item() == pytest.approx(w_ref, rel=1e-6)
     torch.testing.assert_close(
-        batched[0], fit_logistic_newton(x, y), rtol=1e-12, atol=1e-12
+        batched[0], fit_logistic_newton(x, y).coef, rtol=1e-12, atol=1e-12
     )
 
 
-def test_gradient_descent_on_cross_entropy_reaches_the_maximum_likelihood_threshold():
+def test_gradient_descent_on_cross_entropy_reaches_the_ml_threshold():
     x, y = _rule_data(2000)
     model = StabilityLogistic(x.mean().item(), x.std().item()).double()
     history = fit(
@@ -193,7 +265,7 @@ def test_gradient_descent_on_cross_entropy_reaches_the_maximum_likelihood_thresh
         config=TrainConfig(epochs=300, lr=0.1),
     )
     assert history.loss[-1] < history.loss[0]
-    w, b = fit_logistic_newton(x, y).tolist()
+    w, b = fit_logistic_newton(x, y).coef.tolist()
     assert model.threshold() == pytest.approx(-b / w, abs=1e-3)
     assert model.coefficients()[0] == pytest.approx(w, rel=1e-3)
     logits = predict(model, x)
@@ -202,16 +274,16 @@ def test_gradient_descent_on_cross_entropy_reaches_the_maximum_likelihood_thresh
 
 def test_fitted_threshold_recovers_the_true_one_within_its_standard_error():
     x, y = _rule_data(20_000, threshold=-4.0, scale=0.7, seed=5)
-    w, b = fit_logistic_newton(x, y).tolist()
-    se, _ = logistic_threshold_standard_error(x, w, b)
+    w, b = fit_logistic_newton(x, y).coef.tolist()
+    se = logistic_threshold_standard_error(x, w, b)
     assert abs(-b / w - (-4.0)) < 4 * se and se < 0.05
     assert -1 / w == pytest.approx(0.7, rel=0.1)
 
 
 def test_fisher_information_is_the_hessian_of_the_summed_cross_entropy():
     x, y = _rule_data(400)
-    w, b = fit_logistic_newton(x, y).tolist()
-    _, cov = logistic_threshold_standard_error(x, w, b)
+    w, b = fit_logistic_newton(x, y).coef.tolist()
+    info = logistic_fisher_information(x, w, b)
 
     def summed_loss(theta):
         return xentlib.binary_cross_entropy(
@@ -221,46 +293,82 @@ def test_fisher_information_is_the_hessian_of_the_summed_cross_entropy():
     hessian = torch.autograd.functional.hessian(
         summed_loss, torch.tensor([w, b], dtype=torch.float64)
     )
-    torch.testing.assert_close(
-        torch.linalg.inv(cov), hessian, rtol=1e-10, atol=1e-10
-    )
+    torch.testing.assert_close(info, hessian, rtol=1e-10, atol=1e-10)
 
 
-def test_threshold_standard_error_matches_the_spread_over_repeated_experiments():
+def test_threshold_standard_error_matches_the_spread_over_experiments():
     x, _ = _rule_data(1000)
     gen = torch.Generator().manual_seed(11)
     labels = torch.stack(
-        [sample_activity(x, -5.0, 1.0, generator=gen) for _ in range(300)]
+        [sample_activity(x, -5.0, 1.0, rng=gen) for _ in range(300)]
     )
-    # One batched fit of all 300 experiments: each example appears once as a positive and once
-    # as a negative, and the weights (y, 1 - y) keep the one that experiment observed.
+    # One batched fit of all 300 experiments: each example appears once as a
+    # positive and once as a negative, and the weights (y, 1 - y) keep the
+    # one that experiment observed.
     doubled_x = torch.cat([x, x])
     doubled_y = torch.cat([torch.ones_like(x), torch.zeros_like(x)])
     wb = fit_logistic_newton(
         doubled_x, doubled_y, torch.cat([labels, 1 - labels], dim=1)
-    )
+    ).coef
     torch.testing.assert_close(
-        wb[0], fit_logistic_newton(x, labels[0]), rtol=1e-9, atol=1e-12
+        wb[0], fit_logistic_newton(x, labels[0]).coef, rtol=1e-9, atol=1e-12
     )
     thresholds = (-wb[:, 1] / wb[:, 0]).numpy()
     w_true, b_true = -1.0, -5.0  # the rule itself: logit = (-5 - x) / 1
-    se, _ = logistic_threshold_standard_error(x, w_true, b_true)
+    se = logistic_threshold_standard_error(x, w_true, b_true)
     assert np.std(thresholds) == pytest.approx(se, rel=0.15)
 
 
 def test_bootstrap_is_seeded_and_agrees_with_the_standard_error():
     x, y = _rule_data(2000)
-    a = bootstrap_thresholds(
-        x, y, 400, generator=torch.Generator().manual_seed(2)
-    )
-    b = bootstrap_thresholds(
-        x, y, 400, generator=torch.Generator().manual_seed(2)
-    )
+    a = bootstrap_thresholds(x, y, 400, rng=2)
+    b = bootstrap_thresholds(x, y, 400, rng=torch.Generator().manual_seed(2))
     assert torch.equal(a, b) and a.shape == (400,)
-    w, b0 = fit_logistic_newton(x, y).tolist()
-    se, _ = logistic_threshold_standard_error(x, w, b0)
+    assert not bool(a.isnan().any())
+    w, b0 = fit_logistic_newton(x, y).coef.tolist()
+    se = logistic_threshold_standard_error(x, w, b0)
     assert a.std().item() == pytest.approx(se, rel=0.2)
     assert abs(a.mean().item() - (-b0 / w)) < se
+
+
+def test_separable_data_are_flagged_not_raised():
+    x = torch.linspace(-5, 5, 40, dtype=torch.float64)
+    fit = fit_logistic_newton(x, (x > 0.3).double())
+    assert not bool(fit.converged)
+    assert bool(torch.isnan(fit.threshold))
+    assert bool(torch.isfinite(fit.coef).all())
+
+
+def test_one_class_only_is_flagged_not_raised():
+    x = torch.linspace(-5, 5, 40, dtype=torch.float64)
+    assert not bool(fit_logistic_newton(x, torch.zeros(40)).converged)
+
+
+def test_a_tiny_bootstrap_flags_its_separable_resamples():
+    x = torch.arange(8, dtype=torch.float64)
+    y = torch.tensor([0, 0, 1, 0, 1, 0, 1, 1])
+    thresholds = bootstrap_thresholds(x, y, 500, rng=0)
+    flagged = thresholds.isnan()
+    assert 0 < int(flagged.sum()) < 500
+    assert bool(torch.isfinite(thresholds[~flagged]).all())
+    assert 2.0 < thresholds[~flagged].median().item() < 5.0
+
+
+def test_a_batch_mixes_converged_and_flagged_fits():
+    x = torch.linspace(-3, 3, 30, dtype=torch.float64)
+    y = (x > 0).double()
+    y[[3, 20]] = 1 - y[[3, 20]]  # overlapping classes: a finite optimum
+    weights = torch.ones(3, 30, dtype=torch.float64)
+    weights[1, [3, 20]] = 0.0  # drops the overlap: separable
+    weights[2] = 0.0  # no data at all
+    fit = fit_logistic_newton(x, y, weights)
+    assert fit.converged.tolist() == [True, False, False]
+
+
+def test_threshold_standard_error_refuses_a_singular_fisher_information():
+    x = torch.linspace(-5, 5, 40, dtype=torch.float64)
+    with pytest.raises(ValueError, match="Fisher information singular"):
+        logistic_threshold_standard_error(x, 1e6, 0.0)
 
 
 def test_threshold_fits_reject_bad_inputs():
@@ -279,19 +387,25 @@ def test_threshold_fits_reject_bad_inputs():
         logistic_threshold_standard_error(x, 0.0, 1.0)
     with pytest.raises(ValueError, match="n_boot must be a positive integer"):
         bootstrap_thresholds(x, y, 0)
+    with pytest.raises(ValueError, match="tol must be a finite non-negative"):
+        fit_logistic_newton(x, y, tol=float("nan"))
+    with pytest.raises(ValueError, match="max_iter must be a positive"):
+        fit_logistic_newton(x, y, max_iter=0)
+    with pytest.raises(ValueError, match="x contains NaN or infinite"):
+        fit_logistic_newton(torch.tensor([0.0, float("inf")]), y[:2])
+    with pytest.raises(ValueError, match="bias must be a finite number"):
+        logistic_threshold_standard_error(x, 1.0, float("nan"))
     with pytest.raises(ValueError, match="spread must be positive"):
         StabilityLogistic(0.0, 0.0)
     with pytest.raises(ValueError, match="weight is zero"):
         StabilityLogistic(0.0, 1.0).threshold()
 
 
-# --------------------------------------------------------------------------- localisation data
+# --------------------------------------------------------- localisation data
 
 
-def test_simulated_proteome_has_one_or_two_compartments_and_the_requested_dual_share():
-    data = simulate_localisation(
-        6000, generator=torch.Generator().manual_seed(0)
-    )
+def test_simulated_proteome_has_one_or_two_compartments_and_its_dual_share():
+    data = simulate_localisation(6000, rng=0)
     k = len(COMPARTMENTS)
     assert data.features.shape == (6000, k * 3 + 8) and data.labels.shape == (
         6000,
@@ -307,10 +421,8 @@ def test_simulated_proteome_has_one_or_two_compartments_and_the_requested_dual_s
     assert pairs == set(DUAL_LOCALISATIONS)
 
 
-def test_simulated_proteins_carry_the_signals_of_every_compartment_they_sit_in():
-    data = simulate_localisation(
-        4000, signal_strength=2.0, generator=torch.Generator().manual_seed(1)
-    )
+def test_simulated_proteins_carry_the_signals_of_their_compartments():
+    data = simulate_localisation(4000, signal_strength=2.0, rng=1)
     signal = (
         data.features[:, : 3 * len(COMPARTMENTS)]
         .reshape(4000, len(COMPARTMENTS), 3)
@@ -323,9 +435,28 @@ def test_simulated_proteins_carry_the_signals_of_every_compartment_they_sit_in()
     )
 
 
+def test_ambiguous_proteins_sit_in_one_compartment_of_a_pair_they_signal():
+    data = simulate_localisation(
+        8000, dual_fraction=0.3, ambiguous_fraction=0.2, rng=2
+    )
+    amb = data.ambiguous
+    assert abs(amb.float().mean().item() - 0.2) < 0.02
+    assert not bool((amb & data.is_dual).any())
+    assert bool((data.labels[amb].sum(1) == 1).all())
+    k = len(COMPARTMENTS)
+    signal = data.features[:, : 3 * k].reshape(-1, k, 3).mean(-1)[amb]
+    # Half-strength signals in both compartments of the pair, the true one
+    # and the other alike: the features do not tell which.
+    inside = signal[data.labels[amb] == 1]
+    assert inside.mean().item() == pytest.approx(1.0, abs=0.05)
+    assert signal.sum(1).mean().item() == pytest.approx(2.0, abs=0.05)
+
+
 def test_simulation_is_seeded():
-    a = simulate_localisation(100, generator=torch.Generator().manual_seed(4))
-    b = simulate_localisation(100, generator=torch.Generator().manual_seed(4))
+    a = simulate_localisation(100, ambiguous_fraction=0.3, rng=4)
+    b = simulate_localisation(
+        100, ambiguous_fraction=0.3, rng=torch.Generator().manual_seed(4)
+    )
     assert torch.equal(a.features, b.features) and torch.equal(
         a.labels, b.labels
     )
@@ -336,6 +467,13 @@ def test_simulation_is_seeded():
     [
         ({"n_proteins": 0}, "n_proteins must be an integer >= 1"),
         ({"dual_fraction": 1.5}, "dual_fraction must be in"),
+        ({"ambiguous_fraction": -0.1}, "ambiguous_fraction must be in"),
+        (
+            {"dual_fraction": 0.7, "ambiguous_fraction": 0.4},
+            "must sum to at most 1",
+        ),
+        ({"rng": "0"}, "rng must be an int seed"),
+        ({"device": "tpu"}, "device must be"),
         ({"signal_features": 0}, "signal_features must be"),
         ({"signal_strength": -1.0}, "signal_strength must be"),
     ],
@@ -345,7 +483,7 @@ def test_simulation_rejects_bad_arguments(kwargs, match):
         simulate_localisation(**{"n_proteins": 10, **kwargs})
 
 
-# --------------------------------------------------------------------------- label sets and metrics
+# ---------------------------------------------------- label sets and metrics
 
 
 def test_soft_targets_split_a_protein_evenly_over_its_compartments():
@@ -414,9 +552,7 @@ def test_label_metrics_reject_bad_inputs():
 
 
 def test_sigmoid_heads_learn_two_compartment_sets_that_a_softmax_cannot():
-    data = simulate_localisation(
-        1200, signal_strength=2.5, generator=torch.Generator().manual_seed(0)
-    )
+    data = simulate_localisation(1200, signal_strength=2.5, rng=0)
     x, y = data.features, data.labels
     torch.manual_seed(0)
     softmax_net = LocalisationMLP(x.shape[1], hidden=16)

@@ -1,4 +1,5 @@
-"""Tests of xentlib.noisy_labels: transition matrices, label corruption, loss corrections, T estimation."""
+"""Tests of xentlib.noisy_labels: transition matrices, label corruption,
+loss corrections, T estimation and the training loop."""
 
 import math
 
@@ -12,6 +13,7 @@ from scipy.special import softmax as scipy_softmax
 
 from xentlib.noisy_labels import (
     backward_corrected_cross_entropy,
+    confusion_transition_matrix,
     corrupt_labels,
     estimate_transition_matrix,
     fit_and_evaluate,
@@ -20,11 +22,12 @@ from xentlib.noisy_labels import (
     pair_flip_transition_matrix,
     symmetric_transition_matrix,
 )
-from xentlib.training import predict
+from xentlib.training import History, TrainConfig, predict
 
 
 def random_transition_matrix(c, gen, diag=0.6):
-    """A random row-stochastic matrix with diagonal ``diag`` (diagonally dominant, so invertible)."""
+    """A random row-stochastic matrix with diagonal ``diag`` (diagonally
+    dominant, so invertible)."""
     off = torch.rand(c, c, generator=gen, dtype=torch.float64) * (
         1 - torch.eye(c, dtype=torch.float64)
     )
@@ -32,7 +35,7 @@ def random_transition_matrix(c, gen, diag=0.6):
     return off + diag * torch.eye(c, dtype=torch.float64)
 
 
-# ---------------------------------------------------------------- transition matrices
+# ------------------------------------------------------ transition matrices
 
 
 def test_pair_flip_matrix_moves_each_class_to_the_next_one():
@@ -71,10 +74,10 @@ def test_zero_noise_gives_the_identity(builder):
 @pytest.mark.parametrize(
     "args, match",
     [
-        ((1, 0.2), "num_classes must be an integer >= 2; got 1"),
+        ((1, 0.2), "n_classes must be an integer >= 2; got 1"),
         ((3, 1.5), "noise must be a probability in"),
         ((3, -0.1), "noise must be a probability"),
-        ((2.0, 0.1), "num_classes must be an integer"),
+        ((2.0, 0.1), "n_classes must be an integer"),
     ],
 )
 def test_transition_matrix_builders_reject_bad_arguments(args, match):
@@ -82,7 +85,47 @@ def test_transition_matrix_builders_reject_bad_arguments(args, match):
         pair_flip_transition_matrix(*args)
 
 
-# ---------------------------------------------------------------- corrupting labels
+def test_confusion_noise_keeps_each_class_and_spreads_errors_like_the_model():
+    confusion = torch.tensor([[50, 6, 2], [0, 40, 10], [1, 3, 60]])
+    T = confusion_transition_matrix(confusion, 0.4)
+    torch.testing.assert_close(
+        T.diagonal(), torch.full((3,), 0.6, dtype=torch.float64)
+    )
+    torch.testing.assert_close(T.sum(1), torch.ones(3, dtype=torch.float64))
+    # Row 0: the model's 8 mistakes went 6 to class 1 and 2 to class 2.
+    torch.testing.assert_close(
+        T[0], torch.tensor([0.6, 0.3, 0.1], dtype=torch.float64)
+    )
+    assert T[1, 0] == 0  # never confused, never mislabelled
+    torch.testing.assert_close(
+        confusion_transition_matrix(confusion, 0.0),
+        torch.eye(3, dtype=torch.float64),
+    )
+
+
+def test_confusion_noise_needs_a_mistake_in_every_class():
+    with pytest.raises(ValueError, match="no off-diagonal count in row 1"):
+        confusion_transition_matrix([[5, 1], [0, 7]], 0.3)
+
+
+@pytest.mark.parametrize(
+    "confusion, noise, match",
+    [
+        ([[1, 2], [3, -1]], 0.2, "confusion must hold non-negative counts"),
+        ([[1, 2, 3]], 0.2, r"confusion must be a square \(C, C\)"),
+        ([[1.0, float("nan")], [1, 1]], 0.2, "confusion contains NaN"),
+        ([[1, 1], [1, 1]], 1.5, r"noise must be a probability in \[0, 1\]"),
+        ("counts", 0.2, "confusion must be a tensor or array of numbers"),
+    ],
+)
+def test_confusion_transition_matrix_rejects_bad_inputs(
+    confusion, noise, match
+):
+    with pytest.raises(ValueError, match=match):
+        confusion_transition_matrix(confusion, noise)
+
+
+# -------------------------------------------------------- corrupting labels
 
 
 def test_corrupt_labels_hits_the_transition_rates_on_a_big_sample():
@@ -96,7 +139,8 @@ def test_corrupt_labels_hits_the_transition_rates_on_a_big_sample():
         accumulate=True,
     )
     rates = counts / counts.sum(1, keepdim=True)
-    # Binomial standard error sqrt(0.24 / 40000) ~ 0.0024; 0.012 is five of them.
+    # Binomial standard error sqrt(0.24 / 40000) ~ 0.0024; 0.012 is five
+    # of them.
     assert (rates - T).abs().max() < 0.012
     assert bool((rates[T == 0] == 0).all()), (
         "a label was moved where T has probability zero"
@@ -108,9 +152,9 @@ def test_corrupt_labels_is_deterministic_under_a_seed_and_keeps_dtype_shape():
     clean = torch.randint(
         0, 10, (1000,), generator=torch.Generator().manual_seed(1)
     )
-    a = corrupt_labels(clean, T, torch.Generator().manual_seed(3))
-    b = corrupt_labels(clean, T, torch.Generator().manual_seed(3))
-    c = corrupt_labels(clean, T, torch.Generator().manual_seed(4))
+    a = corrupt_labels(clean, T, rng=3)
+    b = corrupt_labels(clean, T, rng=torch.Generator().manual_seed(3))
+    c = corrupt_labels(clean, T, rng=4)
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert a.shape == clean.shape and a.dtype == torch.long
 
@@ -164,7 +208,7 @@ def test_corrupt_labels_rejects_bad_inputs(target, T, match):
         corrupt_labels(target, T)
 
 
-# ---------------------------------------------------------------- forward correction
+# ------------------------------------------------------- forward correction
 
 
 def test_forward_correction_with_identity_T_is_plain_cross_entropy():
@@ -195,7 +239,8 @@ def test_forward_correction_is_minus_log_of_the_noisy_label_probability():
 
 
 def test_forward_correction_stays_finite_where_the_naive_formula_underflows():
-    # Label 1 can only come from classes 0 and 1 under pair flips; both have probability ~e^-1000.
+    # Label 1 can only come from classes 0 and 1 under pair flips; both have
+    # probability ~e^-1000.
     T = pair_flip_transition_matrix(3, 0.4)
     z = torch.tensor([[-1000.0, -1000.0, 0.0]], dtype=torch.float64)
     y = torch.tensor([1])
@@ -255,7 +300,8 @@ def test_forward_correction_is_shift_invariant_in_logits(shift, seed):
 
 
 def test_forward_correction_expected_loss_is_minimised_by_the_clean_class():
-    """Averaged over noisy labels of a class-2 example, the corrected loss drives p towards class 2."""
+    """Averaged over noisy labels of a class-2 example, the corrected loss
+    drives p towards class 2."""
     T = pair_flip_transition_matrix(4, 0.4)
     z = torch.zeros(1, 4, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.SGD([z], lr=10.0)
@@ -277,6 +323,50 @@ def test_forward_correction_expected_loss_is_minimised_by_the_clean_class():
     assert (
         torch.softmax(z, 1)[0, 2] > 0.99
     )  # plain cross-entropy would settle on T[2] = (0, 0, 0.6, 0.4)
+
+
+def test_corrections_are_exact_when_a_logit_is_minus_infinity():
+    T = pair_flip_transition_matrix(3, 0.4)
+    z = torch.tensor([[-math.inf, 1.0, 0.0]], dtype=torch.float64)
+    finite = torch.tensor([[-1e4, 1.0, 0.0]], dtype=torch.float64)
+    for label in range(3):
+        y = torch.tensor([label])
+        for loss in (
+            forward_corrected_cross_entropy,
+            backward_corrected_cross_entropy,
+        ):
+            exact, limit = loss(z, y, T).item(), loss(finite, y, T).item()
+            # Label 1 can come from class 0 or 1; class 0 is ruled out.
+            assert math.isfinite(exact) or abs(limit) > 1e3
+            if math.isfinite(exact):
+                assert math.isclose(exact, limit, rel_tol=1e-9)
+    # With T = I, the ruled-out class weighs 0 in T^-1: plain cross-entropy.
+    eye = torch.eye(3, dtype=torch.float64)
+    y = torch.tensor([1])
+    torch.testing.assert_close(
+        backward_corrected_cross_entropy(z, y, eye), F.cross_entropy(z, y)
+    )
+    z.requires_grad_(True)
+    forward_corrected_cross_entropy(z, y, T).backward()
+    assert bool(torch.isfinite(z.grad).all())
+
+
+def test_forward_correction_is_infinite_for_a_label_no_class_can_produce():
+    T = pair_flip_transition_matrix(3, 0.4)
+    # Label 2 comes from class 1 or 2, both ruled out.
+    z = torch.tensor([[0.0, -math.inf, -math.inf]])
+    loss = forward_corrected_cross_entropy(z, torch.tensor([2]), T)
+    assert loss.item() == math.inf
+
+
+def test_corrections_reject_a_row_with_no_possible_class():
+    z = torch.full((2, 3), -math.inf)
+    for loss in (
+        forward_corrected_cross_entropy,
+        backward_corrected_cross_entropy,
+    ):
+        with pytest.raises(ValueError, match="logits are all -inf"):
+            loss(z, torch.tensor([0, 1]), torch.eye(3))
 
 
 def test_forward_correction_reductions_agree():
@@ -302,7 +392,7 @@ def test_forward_correction_keeps_the_input_dtype():
     assert out.dtype == torch.float32
 
 
-# ---------------------------------------------------------------- backward correction
+# ------------------------------------------------------ backward correction
 
 
 def test_backward_correction_with_identity_T_is_plain_cross_entropy():
@@ -321,7 +411,8 @@ def test_backward_correction_with_identity_T_is_plain_cross_entropy():
 def test_backward_correction_is_unbiased_for_the_clean_loss_for_any_logits(
     kind,
 ):
-    """sum over noisy labels j of T[y, j] * corrected(z, j) equals the clean loss -ln p_y, exactly."""
+    """sum over noisy labels j of T[y, j] * corrected(z, j) equals the clean
+    loss -ln p_y, exactly."""
     gen = torch.Generator().manual_seed(6)
     c = 6
     T = {
@@ -349,11 +440,12 @@ def test_backward_correction_is_unbiased_for_the_clean_loss_for_any_logits(
     )
 
 
-def test_backward_correction_can_go_negative_because_T_inverse_has_negative_entries():
+def test_backward_correction_goes_negative_as_T_inverse_has_negative_weights():
     T = pair_flip_transition_matrix(4, 0.4)
     assert (torch.linalg.inv(T) < 0).any()
-    # Row 3 of T^-1 weighs the loss of class 0 by about -1.38: a prediction that rules out
-    # class 0 makes the corrected loss of a label-3 example far negative, and it keeps falling.
+    # Row 3 of T^-1 weighs the loss of class 0 by about -1.38: a prediction
+    # that rules out class 0 makes the corrected loss of a label-3 example
+    # far negative, and it keeps falling.
     z = torch.tensor([[-30.0, 0.0, 0.0, 0.0]], dtype=torch.float64)
     y = torch.tensor([3])
     assert backward_corrected_cross_entropy(z, y, T).item() < -30
@@ -401,7 +493,7 @@ def test_backward_correction_rejects_a_singular_T():
             torch.tensor([0, 1]),
             torch.eye(4),
             "mean",
-            r"target must have shape \(3,\)",
+            "input and target must have one row per example",
         ),
         (
             torch.zeros(4),
@@ -442,7 +534,8 @@ def test_corrected_losses_reject_bad_inputs(loss, z, y, T, reduction, match):
 
 
 def _noisy_posteriors_with_anchors(T, n_extra, gen):
-    """P(noisy | x) = T^T P(clean | x) for one perfect anchor per class plus mixed examples."""
+    """P(noisy | x) = T^T P(clean | x) for one perfect anchor per class plus
+    mixed examples."""
     c = T.shape[0]
     mixed = torch.distributions.Dirichlet(
         torch.full((c,), 0.3, dtype=torch.float64)
@@ -482,7 +575,8 @@ def test_clean_split_estimate_averages_the_posteriors_of_each_class():
     gen = torch.Generator().manual_seed(8)
     clean = torch.randint(0, 3, (300,), generator=gen)
     clean[:3] = torch.arange(3)
-    # With one-hot clean posteriors, every example of class i has noisy posterior T[i].
+    # With one-hot clean posteriors, every example of class i has noisy
+    # posterior T[i].
     torch.testing.assert_close(
         estimate_transition_matrix(T[clean], clean), T, rtol=0, atol=1e-12
     )
@@ -503,7 +597,7 @@ def test_clean_split_estimate_averages_the_posteriors_of_each_class():
             torch.full((4, 2), 0.5),
             None,
             {"quantile": 1.5},
-            r"quantile must be in \[0, 1\]; got 1.5",
+            r"quantile must be a probability in \[0, 1\]; got 1.5",
         ),
         (
             torch.full((4, 2), 0.6),
@@ -538,7 +632,7 @@ def test_estimate_transition_matrix_rejects_bad_inputs(
         estimate_transition_matrix(prob, clean, **kwargs)
 
 
-# ---------------------------------------------------------------- model and training loop
+# -------------------------------------------------- model and training loop
 
 
 def _tiny_problem():
@@ -556,73 +650,96 @@ def test_mlp_classifier_returns_logits_of_the_right_shape():
 
 def test_fit_and_evaluate_lowers_the_loss_and_is_deterministic():
     x, y = _tiny_problem()
+    config = TrainConfig(epochs=15, lr=2e-2, batch_size=40)
 
     def train():
         torch.manual_seed(0)
         model = mlp_classifier(4, 3, hidden=16)
-        losses, scores = fit_and_evaluate(
+        return fit_and_evaluate(
             model,
             F.cross_entropy,
             x,
             y,
             lambda m: float(F.cross_entropy(predict(m, x), y)),
-            epochs=15,
-            lr=2e-2,
-            batch_size=40,
-            generator=torch.Generator().manual_seed(1),
+            config=config,
+            rng=1,
         )
-        return losses, scores
 
-    losses, scores = train()
-    assert len(losses) == len(scores) == 15
-    assert losses[-1] < 0.5 * losses[0]
-    assert (losses, scores) == train()
+    history = train()
+    assert isinstance(history, History)
+    scores = history.logs["evaluation"]
+    assert len(history.loss) == len(scores) == 15
+    assert history.loss[-1] < 0.5 * history.loss[0]
+    assert scores[-1] < scores[0]
+    assert history == train()
 
 
 def test_fit_and_evaluate_restores_the_best_epoch():
     x, y = _tiny_problem()
     torch.manual_seed(0)
     model = mlp_classifier(4, 3, hidden=16)
-    evaluate = lambda m: float(F.cross_entropy(predict(m, x), y))  # noqa: E731
-    # A large learning rate makes the evaluated loss bounce, so the last epoch is not the best one.
-    _, scores = fit_and_evaluate(
+
+    def evaluate(m):
+        return float(F.cross_entropy(predict(m, x), y))
+
+    # A large learning rate makes the evaluated loss bounce, so the last
+    # epoch is not the best one.
+    history = fit_and_evaluate(
         model,
         F.cross_entropy,
         x,
         y,
         evaluate,
-        epochs=25,
-        lr=0.3,
-        batch_size=16,
+        config=TrainConfig(epochs=25, lr=0.3, batch_size=16),
         restore_best="min",
-        generator=torch.Generator().manual_seed(2),
+        rng=2,
     )
+    scores = history.logs["evaluation"]
+    assert scores[-1] > min(scores)
     assert evaluate(model) == min(scores)
+
+
+def test_fit_and_evaluate_stops_a_diverging_run_naming_the_learning_rate():
+    x, y = _tiny_problem()
+    torch.manual_seed(0)
+    with pytest.raises(FloatingPointError, match=r"lr=1e\+30"):
+        fit_and_evaluate(
+            mlp_classifier(4, 3, hidden=16),
+            F.cross_entropy,
+            x * 1e20,
+            y,
+            lambda m: 0.0,
+            config=TrainConfig(epochs=5, lr=1e30, optimizer="sgd"),
+        )
 
 
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"epochs": -1}, "epochs must be a non-negative integer"),
-        ({"epochs": 2, "lr": 0.0}, "lr must be a finite positive number"),
         (
-            {"epochs": 2, "restore_best": "best"},
+            {"restore_best": "best"},
             "restore_best must be None, 'min' or 'max'",
         ),
+        ({"config": {"epochs": 2}}, "config must be a TrainConfig"),
+        ({"evaluate": 3}, "evaluate must be callable"),
         (
-            {"epochs": 2, "batch_size": 0},
-            "batch_size must be a positive integer",
+            {"evaluate": lambda m: float("nan")},
+            "evaluate must return a finite number; got nan after epoch 1",
         ),
+        ({"evaluate": lambda m: "good"}, "evaluate must return a finite"),
+        ({"rng": -1}, "rng must be a non-negative integer seed"),
+        ({"progress": 3}, "progress must be a label"),
     ],
 )
 def test_fit_and_evaluate_rejects_bad_arguments(kwargs, match):
     x, y = _tiny_problem()
+    args = {"evaluate": lambda m: 0.0, "config": TrainConfig(epochs=2)}
+    args.update(kwargs)
     with pytest.raises(ValueError, match=match):
-        fit_and_evaluate(
-            mlp_classifier(4, 3),
-            F.cross_entropy,
-            x,
-            y,
-            lambda m: 0.0,
-            **kwargs,
-        )
+        fit_and_evaluate(mlp_classifier(4, 3), F.cross_entropy, x, y, **args)
+
+
+def test_training_rejects_learning_rates_that_cannot_work():
+    # lr=inf is refused before any parameter is touched.
+    with pytest.raises(ValueError, match="lr must be a finite positive"):
+        TrainConfig(epochs=2, lr=math.inf)
