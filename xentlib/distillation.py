@@ -243,6 +243,18 @@ def _check_labels(target, n_rows: int) -> None:
     check_class_target(target, n_rows, max(int(target.max()) + 1, 1))
 
 
+def _n_outputs(student: nn.Module, inputs: torch.Tensor) -> int:
+    """The number of logits the student gives one input (evaluation mode,
+    no gradient): the number of classes the labels must fit."""
+    was_training = student.training
+    student.eval()
+    try:
+        with torch.no_grad():
+            return student(inputs[:1]).shape[-1]
+    finally:
+        student.train(was_training)
+
+
 class _WithTeacher(nn.Module):
     """``forward(x, t)`` returns the student's logits on ``x`` beside the
     teacher's rows ``t``, so that :func:`xentlib.training.fit` keeps the two
@@ -316,6 +328,9 @@ def fit_student(
     check_finite(inputs, "inputs")
     if teacher_logits is None:
         _check_labels(target, inputs.shape[0])
+        check_class_target(
+            target, inputs.shape[0], _n_outputs(student, inputs)
+        )
         return fit(
             student,
             nn.functional.cross_entropy,
