@@ -2,11 +2,22 @@ import os
 
 import pytest
 import torch
+from hypothesis import settings
 
-from xentlib.book import find_root
+from xentlib.book import chapters, execute_book, find_root, timing_table
 
-# Float64 by default in the tests would hide float32 problems: keep torch's default.
+# Float64 by default in the tests would hide float32 problems: keep torch's
+# default dtype.
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+# A test never fails because a shared machine was slow. Hypothesis's
+# per-example deadline (200 ms unless a test says otherwise) is such a
+# wall-clock assertion, so it is off for the whole suite.
+settings.register_profile("book", deadline=None)
+settings.load_profile("book")
+
+ROOT = find_root(os.path.dirname(__file__))
+_BOOK_RUN = pytest.StashKey()
 
 
 @pytest.fixture(scope="session")
@@ -14,14 +25,36 @@ def root():
     return find_root(os.path.dirname(__file__))
 
 
-def pytest_terminal_summary(terminalreporter):
+def _chapters_wanted(items) -> list[str]:
+    """The stems of the chapters that the session's tests of ``book_runs``
+    ask for: a test parametrized by a chapter's ``path`` asks for that
+    chapter, any other asks for the whole book."""
+    wanted = set()
+    for item in items:
+        if "book_runs" not in getattr(item, "fixturenames", ()):
+            continue
+        callspec = getattr(item, "callspec", None)
+        path = callspec.params.get("path") if callspec else None
+        if path is None:
+            return [p.stem for p in chapters(ROOT)]
+        wanted.add(path.stem)
+    return [p.stem for p in chapters(ROOT) if p.stem in wanted]
+
+
+@pytest.fixture(scope="session")
+def book_runs(request):
+    """The chapters that this session's tests ask for, executed once, fresh
+    (never reused from an earlier build) and side by side, one per core: a
+    :class:`xentlib.book.BookRun` (``book_runs.chapter(stem)`` is one
+    chapter's run). Their timing table ends the session's report."""
+    run = execute_book(ROOT, _chapters_wanted(request.session.items))
+    request.config.stash[_BOOK_RUN] = run
+    return run
+
+
+def pytest_terminal_summary(terminalreporter, config):
     """After the run, show how long each chapter took to execute."""
-    import sys
-
-    from xentlib.book import timing_table
-
-    module = sys.modules.get("test_chapters")
-    runs = list(getattr(module, "_runs", {}).values())
-    if runs:
+    run = config.stash.get(_BOOK_RUN, None)
+    if run:
         terminalreporter.section("chapter execution times")
-        terminalreporter.write_line(timing_table(runs))
+        terminalreporter.write_line(timing_table(run))

@@ -1,4 +1,5 @@
-"""xentlib.imbalance: focal loss, prior-shift corrections, rare-event metrics and the simulated screen."""
+"""xentlib.imbalance: focal loss, prior-shift corrections, rare-event
+metrics, the simulated screen and the subsampled real data (chapter 6)."""
 
 import math
 
@@ -26,13 +27,15 @@ from xentlib.imbalance import (
     precision_recall_curve,
     prior_shift_logits,
     simulate_binding_screen,
+    subsample_positives,
     weighted_bce_minimiser,
 )
 from xentlib.training import TrainConfig, fit
 
 
 def reference_focal_loss(x, y, alpha, gamma):
-    """The formula of Lin et al. (2017), as torchvision.ops.sigmoid_focal_loss writes it (reduction='none')."""
+    """The formula of Lin et al. (2017), as
+    torchvision.ops.sigmoid_focal_loss writes it (reduction='none')."""
     p = torch.sigmoid(x)
     ce = F.binary_cross_entropy_with_logits(x, y, reduction="none")
     p_t = p * y + (1 - p) * (1 - y)
@@ -53,7 +56,7 @@ def random_case(n=200, seed=0, soft=False, scale=4.0):
     return x, y
 
 
-# ----------------------------------------------------------------------------- focal loss
+# ------------------------------------------------------------------ focal loss
 
 
 @pytest.mark.parametrize("alpha", [None, 0.25, 0.9])
@@ -96,7 +99,7 @@ def test_focal_loss_with_gamma_zero_and_no_alpha_is_binary_cross_entropy():
     gamma=st.floats(0, 5),
 )
 @settings(max_examples=200, deadline=None)
-def test_focal_loss_never_exceeds_cross_entropy_and_its_ratio_is_the_modulating_factor(
+def test_focal_loss_is_cross_entropy_times_the_modulating_factor(
     x, label, gamma
 ):
     xt = torch.tensor([x], dtype=torch.float64)
@@ -112,7 +115,8 @@ def test_focal_loss_is_finite_for_huge_logits_in_float32():
     x = torch.tensor([1e4, -1e4, 1e4, -1e4, 0.0], requires_grad=True)
     y = torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0])
     loss = focal_loss(x, y, gamma=2.0, reduction="none")
-    # right with certainty: 0; wrong with certainty: the cross-entropy |x|; at x = 0: ln 2 / 4
+    # right with certainty: 0; wrong with certainty: the cross-entropy |x|;
+    # at x = 0: ln 2 / 4
     torch.testing.assert_close(
         loss, torch.tensor([0.0, 0.0, 1e4, 1e4, math.log(2) / 4])
     )
@@ -130,7 +134,8 @@ def test_focal_loss_gradient_matches_the_analytic_formula():
     (grad,) = torch.autograd.grad(
         focal_loss(x, y, gamma=gamma, reduction="sum"), x
     )
-    # For y = 1, FL = -(1 - p)^g log p and dFL/dx = (1 - p)^g (g p log p - (1 - p)); y = 0 mirrors x -> -x.
+    # For y = 1, FL = -(1 - p)^g log p and
+    # dFL/dx = (1 - p)^g (g p log p - (1 - p)); y = 0 mirrors x -> -x.
     s = torch.where(y == 1, x, -x).detach()
     p = torch.sigmoid(s)
     d = (1 - p) ** gamma * (gamma * p * torch.log(p) - (1 - p))
@@ -164,6 +169,42 @@ def test_focal_loss_keeps_the_input_dtype_and_agrees_with_float64(dtype):
     )
 
 
+@pytest.mark.parametrize("alpha", [None, 0.25])
+@pytest.mark.parametrize("gamma", [0.0, 2.0])
+def test_focal_loss_of_infinite_logits_is_its_exact_limit(alpha, gamma):
+    x = torch.tensor([-math.inf, math.inf, -math.inf, math.inf, math.inf])
+    y = torch.tensor([0.0, 1.0, 1.0, 0.0, 0.5])
+    loss = focal_loss(x, y, alpha=alpha, gamma=gamma, reduction="none")
+    assert loss.tolist() == [0.0, 0.0, math.inf, math.inf, math.inf]
+    # the limit is approached by large finite logits
+    big = focal_loss(
+        torch.tensor([-80.0, 80.0]),
+        y[:2],
+        alpha=alpha,
+        gamma=gamma,
+        reduction="none",
+    )
+    assert big.abs().max() < 1e-30
+
+
+def test_focal_loss_gradient_at_a_right_infinite_logit_is_zero():
+    x = torch.tensor([-math.inf, 0.3], requires_grad=True)
+    focal_loss(x, torch.tensor([0.0, 1.0])).backward()
+    assert torch.isfinite(x.grad).all() and x.grad[0] == 0
+
+
+def test_logit_corrections_keep_infinite_logits_infinite():
+    z = torch.tensor([-math.inf, 0.0, math.inf])
+    for out in (
+        pos_weight_corrected_logits(z, 49.0),
+        prior_shift_logits(z, 0.5, 0.02),
+        focal_corrected_logits(z, 2.0, 0.25),
+        focal_corrected_logits(z, 0.5),
+    ):
+        assert out[0] == -math.inf and out[2] == math.inf
+        assert math.isfinite(out[1])
+
+
 def test_focal_loss_rejects_bad_input():
     x, y = random_case(n=4)
     with pytest.raises(ValueError, match="reduction must be one of"):
@@ -172,10 +213,8 @@ def test_focal_loss_rejects_bad_input():
         ValueError, match="input must be a floating-point torch.Tensor"
     ):
         focal_loss(torch.ones(4, dtype=torch.long), y)
-    with pytest.raises(
-        ValueError, match="input contains NaN or infinite values"
-    ):
-        focal_loss(torch.tensor([0.0, math.inf, 0.0, 0.0]), y.float())
+    with pytest.raises(ValueError, match="input contains NaN"):
+        focal_loss(torch.tensor([0.0, math.nan, 0.0, 0.0]), y.float())
     with pytest.raises(
         ValueError,
         match=r"target must have the same shape as input \(4,\); got \(3,\)",
@@ -196,9 +235,7 @@ def test_focal_loss_rejects_bad_input():
 
 
 def test_focal_loss_decreases_when_a_model_is_trained_with_it():
-    screen = simulate_binding_screen(
-        1000, positive_fraction=0.1, generator=torch.Generator().manual_seed(0)
-    )
+    screen = simulate_binding_screen(1000, positive_fraction=0.1, rng=0)
     torch.manual_seed(0)
     model = torch.nn.Linear(screen.descriptors.shape[1], 1)
     history = fit(
@@ -211,11 +248,12 @@ def test_focal_loss_decreases_when_a_model_is_trained_with_it():
     assert history.loss[-1] < 0.5 * history.loss[0]
 
 
-# ------------------------------------------------------------------ what each loss asks for
+# ----------------------------------------------------- what each loss asks for
 
 
 def grid_minimiser(expected_loss, lo=-20.0, hi=20.0, n=40_001):
-    """The logit z on a fine grid that minimises expected_loss(z) (a function of a float64 grid)."""
+    """The logit z on a fine grid that minimises expected_loss(z) (a
+    function of a float64 grid)."""
     z = torch.linspace(lo, hi, n, dtype=torch.float64)
     return z[expected_loss(z).argmin()].item(), (hi - lo) / (n - 1)
 
@@ -235,7 +273,8 @@ def test_weighted_bce_minimiser_minimises_the_expected_weighted_loss(p, beta):
     z_best, step = grid_minimiser(expected)
     q = weighted_bce_minimiser(p, beta)
     assert abs(z_best - (math.log(q / (1 - q)))) <= step
-    # ... whose logit is the true logit plus log(beta), which the correction removes
+    # ... whose logit is the true logit plus log(beta), which the correction
+    # removes
     assert (
         abs(
             pos_weight_corrected_logits(
@@ -247,8 +286,9 @@ def test_weighted_bce_minimiser_minimises_the_expected_weighted_loss(p, beta):
     )
 
 
-def test_training_with_pos_weight_shifts_the_intercept_by_log_beta_and_the_correction_removes_it():
-    # Soft targets p(x) make the empirical loss the expected loss: no sampling noise.
+def test_pos_weight_shifts_the_intercept_by_log_beta_and_correction_undoes():
+    # Soft targets p(x) make the empirical loss the expected loss: no
+    # sampling noise.
     x = torch.linspace(-4, 4, 401, dtype=torch.float64).unsqueeze(1)
     p = torch.sigmoid(2.0 * x.squeeze(1) - 3.0)
     beta = 20.0
@@ -338,7 +378,7 @@ def test_focal_corrected_logits_recover_p_from_the_focal_minimiser(
     assert lo <= p <= hi
 
 
-def test_focal_corrected_logits_are_the_identity_for_gamma_zero_and_increasing_otherwise():
+def test_focal_corrected_logits_are_identity_at_gamma_zero_else_increasing():
     z = torch.linspace(-40, 40, 8001, dtype=torch.float64)
     torch.testing.assert_close(focal_corrected_logits(z, gamma=0.0), z)
     for gamma in (0.5, 1.0, 2.0, 5.0):
@@ -400,7 +440,7 @@ def test_corrections_reject_bad_input():
         weighted_bce_minimiser([0.5, 1.5], 2.0)
 
 
-# --------------------------------------------------------------------------------- metrics
+# --------------------------------------------------------------------- metrics
 
 
 def brute_force_curve(score, target):
@@ -501,24 +541,24 @@ def test_metrics_reject_bad_input():
         precision_recall_at(score, torch.tensor([0, 1, 1]), threshold=None)
 
 
-# ----------------------------------------------------------------------- simulated screen
+# ------------------------------------------------------------ simulated screen
 
 
-def test_simulated_screen_has_the_requested_number_of_binders_and_is_deterministic():
+def test_simulated_screen_has_the_requested_binders_and_is_deterministic():
     a = simulate_binding_screen(
         10_000,
         positive_fraction=0.02,
-        generator=torch.Generator().manual_seed(3),
+        rng=3,
     )
     b = simulate_binding_screen(
         10_000,
         positive_fraction=0.02,
-        generator=torch.Generator().manual_seed(3),
+        rng=3,
     )
     c = simulate_binding_screen(
         10_000,
         positive_fraction=0.02,
-        generator=torch.Generator().manual_seed(4),
+        rng=4,
     )
     assert len(a) == 10_000 and a.descriptors.shape == (10_000, 8)
     assert a.label.sum().item() == 200
@@ -533,7 +573,7 @@ def test_simulated_screens_bayes_probability_is_calibrated():
     screen = simulate_binding_screen(
         200_000,
         positive_fraction=0.05,
-        generator=torch.Generator().manual_seed(0),
+        rng=0,
     )
     assert screen.probability.mean().item() == pytest.approx(0.05, abs=0.002)
     ece = expected_calibration_error(
@@ -562,3 +602,22 @@ def test_simulated_screen_rejects_bad_arguments():
         simulate_binding_screen(100, noise=0)
     with pytest.raises(ValueError, match="must round to at least one binder"):
         simulate_binding_screen(10, positive_fraction=0.01)
+
+
+def test_subsample_positives_keeps_every_negative_and_the_asked_fraction():
+    y = torch.rand(5000, generator=torch.Generator().manual_seed(1)) < 0.25
+    kept = subsample_positives(y.float(), 0.02, rng=0)
+    n_neg = int((~y).sum())
+    assert len(set(kept.tolist())) == len(kept)
+    assert int((~y[kept]).sum()) == n_neg
+    assert int(y[kept].sum()) == round(0.02 * n_neg / 0.98)
+    assert torch.equal(kept, subsample_positives(y.float(), 0.02, rng=0))
+    assert not torch.equal(kept, subsample_positives(y.float(), 0.02, rng=1))
+
+
+def test_subsample_positives_rejects_impossible_requests():
+    y = torch.tensor([0.0, 0.0, 1.0])
+    with pytest.raises(ValueError, match="positive_fraction 0.9 asks for"):
+        subsample_positives(y, 0.9)
+    with pytest.raises(ValueError, match="target must hold 0/1 labels"):
+        subsample_positives(torch.tensor([0.0, 2.0]), 0.5)

@@ -135,7 +135,8 @@ def test_expectation_files_are_well_formed(root):
             f"{path.name} has no chapter"
         )
         for name, entry in spec.items():
-            assert set(entry) <= {"value", "rtol", "atol", "min", "max"}, (
+            keys = {"value", "rtol", "atol", "min", "max", "timing"}
+            assert set(entry) <= keys, (
                 path.name,
                 name,
             )

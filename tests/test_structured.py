@@ -1,5 +1,6 @@
-"""Tests of xentlib.structured: the segment model, the window model, the JS
-smoothness penalty, the segment measures and Viterbi decoding (chapter 7)."""
+"""Tests of xentlib.structured: the DSSP chains, the segment model, the window
+model, the JS smoothness penalty, the linear-chain CRF, the segment measures
+and Viterbi decoding (chapter 7)."""
 
 import itertools
 import math
@@ -15,20 +16,29 @@ from sklearn.metrics import accuracy_score
 import xentlib
 from xentlib.structured import (
     AMINO_ACIDS,
+    PAD,
     STATES,
+    ChainCRF,
     SegmentModel,
     WindowModel,
     count_segments,
+    crf_cross_entropy,
+    crf_log_partition,
+    crf_marginals,
+    crf_path_score,
+    fit_crf,
+    fit_window_model,
     fragmentation,
     js_penalized_cross_entropy,
     js_smoothness_penalty,
+    load_dssp_chains,
     q3_accuracy,
     sample_chains,
     segment_lengths,
-    train_window_model,
     transition_log_probs,
     viterbi_decode,
 )
+from xentlib.training import TrainConfig
 
 
 def runs(seq):
@@ -40,28 +50,28 @@ def gen(seed=0):
     return torch.Generator().manual_seed(seed)
 
 
-# --- the segment model -------------------------------------------------------------
+# --- the segment model -------------------------------------------------------
 
 
-def test_sample_chains_returns_long_residues_and_states_of_the_requested_shape():
-    residues, states = sample_chains(7, 33, generator=gen())
+def test_sample_chains_returns_long_residues_and_states_of_the_asked_shape():
+    residues, states = sample_chains(7, 33, rng=0)
     assert residues.shape == states.shape == (7, 33)
     assert residues.dtype == states.dtype == torch.long
     assert 0 <= residues.min() and residues.max() < len(AMINO_ACIDS)
     assert 0 <= states.min() and states.max() < len(STATES)
 
 
-def test_sample_chains_is_deterministic_under_a_seed_and_differs_across_seeds():
-    a = sample_chains(20, 50, generator=gen(3))
-    b = sample_chains(20, 50, generator=gen(3))
-    c = sample_chains(20, 50, generator=gen(4))
+def test_sample_chains_is_deterministic_under_a_seed_and_varies_across_seeds():
+    a = sample_chains(20, 50, rng=3)
+    b = sample_chains(20, 50, rng=3)
+    c = sample_chains(20, 50, rng=4)
     assert all(torch.equal(x, y) for x, y in zip(a, b))
     assert not torch.equal(a[1], c[1])
 
 
-def test_segments_alternate_between_coil_and_helix_or_strand_with_lengths_in_range():
+def test_segments_alternate_between_coil_and_ordered_with_lengths_in_range():
     model = SegmentModel()
-    _, states = sample_chains(60, 120, model, generator=gen(1))
+    _, states = sample_chains(60, 120, model, rng=1)
     ranges = model.length_ranges()
     for chain in states.tolist():
         segs = runs(chain)
@@ -79,7 +89,7 @@ def test_segments_alternate_between_coil_and_helix_or_strand_with_lengths_in_ran
 
 def test_segment_lengths_have_the_requested_means():
     model = SegmentModel(helix_mean=14.0, strand_mean=5.0, coil_mean=8.0)
-    _, states = sample_chains(200, 150, model, generator=gen(2))
+    _, states = sample_chains(200, 150, model, rng=2)
     for k, (_, _, mean) in enumerate(model.length_ranges()):
         inner = [
             n
@@ -96,7 +106,7 @@ def test_segment_lengths_have_the_requested_means():
 
 def test_residues_are_drawn_from_the_state_dependent_propensities():
     model = SegmentModel(sharpness=2.0)
-    residues, states = sample_chains(300, 200, model, generator=gen(5))
+    residues, states = sample_chains(300, 200, model, rng=5)
     probs = model.emission_probs()
     for k in range(3):
         counts = torch.bincount(residues[states == k], minlength=20).double()
@@ -115,7 +125,8 @@ def test_emission_probs_are_distributions_and_uniform_at_zero_sharpness():
     torch.testing.assert_close(
         flat, torch.full((3, 20), 0.05, dtype=torch.float64)
     )
-    # Glutamate (E) and alanine favour helices, valine and isoleucine strands, glycine and proline coil.
+    # Glutamate (E) and alanine favour helices, valine and isoleucine
+    # strands, glycine and proline coil.
     aa = AMINO_ACIDS.index
     assert probs[0].argmax() == aa("E") and probs[1].argmax() == aa("V")
     assert (
@@ -131,7 +142,8 @@ def test_emission_probs_are_distributions_and_uniform_at_zero_sharpness():
         ({"strand_lengths": (6, 4)}, "strand_lengths must be integers"),
         ({"coil_mean": 20.0}, "coil_mean must lie in coil_lengths"),
         ({"helix_fraction": 1.5}, "helix_fraction must be in"),
-        ({"sharpness": -1.0}, "sharpness must be non-negative"),
+        ({"sharpness": -1.0}, "sharpness must be a finite non-negative"),
+        ({"helix_mean": "12"}, "helix_mean must lie in"),
     ],
 )
 def test_segment_model_rejects_bad_parameters(kwargs, match):
@@ -151,7 +163,7 @@ def test_sample_chains_rejects_bad_sizes(n, length, match):
         sample_chains(n, length)
 
 
-# --- the window model --------------------------------------------------------------
+# --- the window model --------------------------------------------------------
 
 
 @pytest.mark.parametrize("hidden", [0, 8])
@@ -193,14 +205,28 @@ def test_linear_window_model_is_a_logistic_regression_on_the_one_hot_window():
     )
 
 
-def test_window_model_rejects_a_negative_window():
+def test_window_model_rejects_bad_sizes_and_residues():
     with pytest.raises(
         ValueError, match="window must be a non-negative integer; got -1"
     ):
         WindowModel(window=-1)
+    with pytest.raises(
+        ValueError, match="n_states must be a positive integer; got 2.5"
+    ):
+        WindowModel(n_states=2.5)
+    with pytest.raises(ValueError, match=r"residues must hold amino-acid"):
+        WindowModel(window=1)(torch.tensor([[0, 20]]))
 
 
-# --- the Jensen-Shannon smoothness penalty -----------------------------------------
+def test_window_model_reads_pad_as_nothing_like_the_chains_end():
+    torch.manual_seed(2)
+    model = WindowModel(window=2).double()
+    chain = torch.randint(0, 20, (1, 7))
+    padded = torch.cat([chain, torch.full((1, 3), PAD)], 1)
+    torch.testing.assert_close(model(padded)[:, :, :7], model(chain))
+
+
+# --- the Jensen-Shannon smoothness penalty -----------------------------------
 
 
 def random_logits(n=4, c=3, length=9, scale=3.0, seed=0, dtype=torch.float64):
@@ -239,7 +265,7 @@ def test_js_penalty_is_the_square_of_scipys_jensen_shannon_distance():
 
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 10_000), st.floats(0.1, 30.0))
-def test_js_penalty_is_bounded_by_ln2_and_invariant_to_shifting_a_positions_logits(
+def test_js_penalty_is_bounded_by_ln2_and_invariant_to_shifting_logits(
     seed, scale
 ):
     z = random_logits(seed=seed, scale=scale)
@@ -257,7 +283,7 @@ def test_js_penalty_is_bounded_by_ln2_and_invariant_to_shifting_a_positions_logi
     )
 
 
-def test_js_penalty_is_zero_for_a_constant_prediction_and_ln2_for_opposite_certainties():
+def test_js_penalty_is_zero_for_constant_and_ln2_for_opposite_certainties():
     const = torch.tensor([2.0, -1.0, 0.5]).reshape(1, 3, 1).expand(2, 3, 7)
     assert js_smoothness_penalty(const).item() == 0.0
     flip = torch.tensor(
@@ -285,7 +311,7 @@ def test_js_penalty_gradient_matches_the_probability_space_formula():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_js_penalty_and_its_gradient_stay_finite_for_extreme_and_masked_logits(
+def test_js_penalty_and_gradient_stay_finite_for_extreme_and_masked_logits(
     dtype,
 ):
     inf = math.inf
@@ -347,12 +373,37 @@ def test_js_penalized_cross_entropy_is_cross_entropy_plus_weighted_penalty():
         ce + 2.5 * js_smoothness_penalty(z),
     )
     with pytest.raises(
-        ValueError, match="js_weight must be a non-negative number; got -1"
+        ValueError,
+        match="js_weight must be a finite non-negative number; got -1",
     ):
         js_penalized_cross_entropy(z, y, -1)
 
 
-# --- measures -----------------------------------------------------------------------
+def test_js_penalty_and_cross_entropy_leave_out_positions_after_the_end():
+    z = random_logits(n=2, length=9, seed=4)
+    y = torch.randint(0, 3, (2, 9), generator=gen(4))
+    y[1, 5:] = PAD
+    mask = y != PAD
+    pairs = js_smoothness_penalty(z, reduction="none")
+    expected = torch.cat([pairs[0], pairs[1, :4]]).mean()
+    torch.testing.assert_close(js_smoothness_penalty(z, mask=mask), expected)
+    short = js_penalized_cross_entropy(z[1:, :, :5], y[1:, :5], 2.0)
+    both = js_penalized_cross_entropy(z, y, 2.0)
+    ce = torch.cat(
+        [
+            torch.nn.functional.cross_entropy(z[:1], y[:1], reduction="none")[
+                0
+            ],
+            torch.nn.functional.cross_entropy(
+                z[1:, :, :5], y[1:, :5], reduction="none"
+            )[0],
+        ]
+    ).mean()
+    torch.testing.assert_close(both, ce + 2.0 * expected)
+    assert short.item() != both.item()
+
+
+# --- measures ----------------------------------------------------------------
 
 
 def test_q3_accuracy_agrees_with_scikit_learn_and_takes_the_argmax_of_scores():
@@ -363,6 +414,29 @@ def test_q3_accuracy_agrees_with_scikit_learn_and_takes_the_argmax_of_scores():
     )
     scores = torch.nn.functional.one_hot(pred, 3).transpose(1, 2).double()
     assert q3_accuracy(scores, y) == q3_accuracy(pred, y)
+
+
+@pytest.mark.parametrize("bad", [99, -1, 3])
+def test_q3_accuracy_and_fragmentation_reject_states_out_of_range(bad):
+    y = torch.tensor([[0, 1, 2, 2]])
+    wrong = y.clone()
+    wrong[0, 1] = bad
+    for measure in (q3_accuracy, fragmentation):
+        with pytest.raises(ValueError, match=r"target must hold state"):
+            measure(y, wrong)
+        with pytest.raises(ValueError, match=r"prediction must hold state"):
+            measure(wrong, y)
+
+
+def test_measures_skip_the_positions_after_a_chains_end():
+    y = torch.tensor([[0, 0, 1, 1, 2], [2, 2, 0, PAD, PAD]])
+    pred = torch.tensor([[0, 1, 0, 1, 2], [2, 0, 0, 1, 2]])
+    assert q3_accuracy(pred, y) == pytest.approx(5 / 8)
+    assert count_segments(y).tolist() == [3, 2]
+    assert fragmentation(pred, y) == pytest.approx((5 + 2) / 5)
+    assert segment_lengths(y).tolist() == [2, 2, 1, 2, 1]
+    with pytest.raises(ValueError, match="PAD only after a chain's end"):
+        q3_accuracy(pred, torch.tensor([[0, PAD, 1, 1, 2], [0] * 5]))
 
 
 def test_q3_accuracy_rejects_mismatched_shapes():
@@ -398,13 +472,12 @@ def test_count_segments_and_segment_lengths_agree_with_groupby(seq):
         ]
 
 
-def test_fragmentation_is_one_for_a_perfect_prediction_and_counts_spurious_segments():
+def test_fragmentation_is_one_when_perfect_and_counts_spurious_segments():
     y = torch.tensor([[0] * 10 + [2] * 5 + [1] * 5])  # 3 true segments
     assert fragmentation(y, y) == 1.0
     broken = y.clone()
-    broken[0, 4] = (
-        2  # one helix residue called coil: the helix becomes 3 segments
-    )
+    # one helix residue called coil: the helix becomes 3 segments
+    broken[0, 4] = 2
     assert fragmentation(broken, y) == pytest.approx(5 / 3)
     assert count_segments(torch.zeros(2, 0, dtype=torch.long)).tolist() == [
         0,
@@ -412,7 +485,7 @@ def test_fragmentation_is_one_for_a_perfect_prediction_and_counts_spurious_segme
     ]
 
 
-# --- transitions and Viterbi --------------------------------------------------------
+# --- transitions and Viterbi -------------------------------------------------
 
 
 def test_transition_log_probs_are_normalised_counts():
@@ -474,7 +547,7 @@ def test_viterbi_decodes_a_batch_like_its_sequences_one_by_one():
         assert torch.equal(paths[n], p) and scores[n].item() == s.item()
 
 
-def test_viterbi_with_flat_transitions_is_the_per_position_argmax_and_respects_forbidden_states():
+def test_viterbi_with_flat_transitions_is_the_argmax_and_obeys_forbidding():
     e = torch.randn(2, 3, 15, generator=gen(9), dtype=torch.float64)
     flat = torch.zeros(3, 3, dtype=torch.float64)
     assert torch.equal(viterbi_decode(e, flat)[0], e.argmax(1))
@@ -511,44 +584,50 @@ def test_viterbi_rejects_bad_input(args, match):
         viterbi_decode(*args)
 
 
-# --- training -----------------------------------------------------------------------
+# --- training ----------------------------------------------------------------
 
 
 def small_problem():
     g = gen(11)
-    train = sample_chains(80, 60, SegmentModel(sharpness=2.0), generator=g)
-    test = sample_chains(40, 60, SegmentModel(sharpness=2.0), generator=g)
+    train = sample_chains(80, 60, SegmentModel(sharpness=2.0), rng=g)
+    test = sample_chains(40, 60, SegmentModel(sharpness=2.0), rng=g)
     return train, test
 
 
-def test_window_model_training_is_deterministic_and_beats_the_majority_state():
+CONFIG = TrainConfig(epochs=4, lr=1e-2, batch_size=20)
+
+
+def test_window_model_training_is_deterministic_and_beats_the_majority():
     (x, y), (xt, yt) = small_problem()
-    a = train_window_model(x, y, window=5, epochs=4, seed=1)
-    b = train_window_model(x, y, window=5, epochs=4, seed=1)
-    for pa, pb in zip(a.parameters(), b.parameters()):
+    a = fit_window_model(x, y, window=5, config=CONFIG, rng=1)
+    b = fit_window_model(x, y, window=5, config=CONFIG, rng=1)
+    assert a.history.loss == b.history.loss and len(a.history.loss) == 4
+    for pa, pb in zip(a.model.parameters(), b.model.parameters()):
         assert torch.equal(pa, pb)
-    pred = xentlib.training.predict(a, xt)
+    pred = xentlib.training.predict(a.model, xt)
     majority = torch.bincount(yt.flatten()).max().item() / yt.numel()
     assert q3_accuracy(pred, yt) > majority + 0.1
 
 
-def test_train_window_model_rejects_mismatched_residues_and_states():
+def test_fit_window_model_rejects_mismatched_residues_and_states():
     with pytest.raises(
-        ValueError, match=r"residues and states must both have shape \(N, L\)"
+        ValueError,
+        match="residues and states must have the same shape",
     ):
-        train_window_model(
+        fit_window_model(
             torch.zeros(2, 5, dtype=torch.long),
             torch.zeros(2, 4, dtype=torch.long),
             window=1,
+            config=CONFIG,
         )
 
 
 def test_the_js_penalty_makes_predictions_less_fragmented():
     (x, y), (xt, yt) = small_problem()
-    plain = train_window_model(x, y, window=5, epochs=4, seed=1)
-    smooth = train_window_model(
-        x, y, window=5, epochs=4, seed=1, js_weight=10.0
-    )
+    plain = fit_window_model(x, y, window=5, config=CONFIG, rng=1).model
+    smooth = fit_window_model(
+        x, y, window=5, js_weight=10.0, config=CONFIG, rng=1
+    ).model
     predict = xentlib.training.predict
     assert (
         fragmentation(predict(smooth, xt), yt)
@@ -557,3 +636,144 @@ def test_the_js_penalty_makes_predictions_less_fragmented():
     assert js_smoothness_penalty(predict(smooth, xt)) < js_smoothness_penalty(
         predict(plain, xt)
     )
+
+
+# --- the linear-chain CRF ----------------------------------------------------
+
+
+def crf_problem(seed=0, n=2, c=3, length=5):
+    g = gen(seed)
+    e = torch.randn(n, c, length, generator=g, dtype=torch.float64)
+    T = torch.randn(c, c, generator=g, dtype=torch.float64)
+    b = torch.randn(c, generator=g, dtype=torch.float64)
+    return e, T, b
+
+
+def all_paths(c, length):
+    return torch.tensor(list(itertools.product(range(c), repeat=length)))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_crf_log_partition_sums_every_path_and_path_score_scores_one(seed):
+    e, T, b = crf_problem(seed)
+    paths = all_paths(3, 5)
+    for n in range(2):
+        scores = torch.stack(
+            [crf_path_score(e[n : n + 1], p[None], T, b)[0] for p in paths]
+        )
+        brute = [
+            b[p[0]] + e[n, p, torch.arange(5)].sum() + T[p[:-1], p[1:]].sum()
+            for p in paths[:20]
+        ]
+        torch.testing.assert_close(scores[:20], torch.stack(brute))
+        torch.testing.assert_close(
+            crf_log_partition(e, T, b)[n], torch.logsumexp(scores, 0)
+        )
+
+
+def test_crf_probabilities_of_all_paths_sum_to_one_and_mask_cuts_chains():
+    e, T, b = crf_problem(1, n=1, length=4)
+    paths = all_paths(3, 4)
+    nll = torch.stack(
+        [crf_cross_entropy(e, p[None], T, b, reduction="sum") for p in paths]
+    )
+    torch.testing.assert_close(
+        torch.exp(-nll).sum(), torch.tensor(1.0, dtype=torch.float64)
+    )
+    mask = torch.tensor([[True, True, False, False]])
+    torch.testing.assert_close(
+        crf_log_partition(e, T, b, mask), crf_log_partition(e[:, :, :2], T, b)
+    )
+
+
+def test_crf_with_zero_transitions_is_the_per_residue_cross_entropy():
+    e, _, _ = crf_problem(2, n=3, length=7)
+    y = torch.randint(0, 3, (3, 7), generator=gen(2))
+    y[2, 4:] = PAD
+    zero = torch.zeros(3, 3, dtype=torch.float64)
+    torch.testing.assert_close(
+        crf_cross_entropy(e, y, zero),
+        xentlib.cross_entropy(e, y, ignore_index=PAD),
+    )
+
+
+def test_crf_marginals_match_the_brute_force_sum_over_paths():
+    e, T, b = crf_problem(3, n=1, length=4)
+    paths = all_paths(3, 4)
+    weights = torch.stack(
+        [crf_path_score(e, p[None], T, b)[0] for p in paths]
+    ).softmax(0)
+    brute = torch.zeros(3, 4, dtype=torch.float64)
+    for w, p in zip(weights, paths):
+        brute[p, torch.arange(4)] += w
+    torch.testing.assert_close(crf_marginals(e, T, b)[0], brute)
+
+
+def test_crf_cross_entropy_passes_gradcheck_in_float64():
+    e, T, b = crf_problem(4, n=2, length=4)
+    y = torch.tensor([[0, 1, 1, 2], [2, 0, PAD, PAD]])
+    assert torch.autograd.gradcheck(
+        lambda e, T, b: crf_cross_entropy(e, y, T, b),
+        (e.requires_grad_(), T.requires_grad_(), b.requires_grad_()),
+    )
+
+
+def test_viterbi_on_crf_scores_finds_its_most_probable_path_in_a_batch():
+    e, T, b = crf_problem(5, n=2, length=5)
+    mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2])
+    path, score = viterbi_decode(e, T, b, mask)
+    for n, length in ((0, 5), (1, 3)):
+        ref, ref_score = brute_force_best_path(e[n, :, :length], T, b)
+        assert path[n, :length].tolist() == ref
+        assert score[n].item() == pytest.approx(ref_score, abs=1e-12)
+    assert path[1, 3:].tolist() == [PAD, PAD]
+
+
+def test_fit_crf_learns_transitions_that_favour_staying_in_a_state():
+    (x, y), (xt, yt) = small_problem()
+    fitted = fit_crf(x, y, window=3, config=CONFIG, rng=1)
+    crf = fitted.model
+    assert isinstance(crf, ChainCRF) and len(fitted.history.loss) == 4
+    assert fitted.history.loss[-1] < fitted.history.loss[0]
+    T = crf.transitions.detach()
+    assert bool((T.diagonal() > T.mean()).all())
+    window = fit_window_model(x, y, window=3, config=CONFIG, rng=1).model
+    # the same initial emission weights: identical after zero epochs
+    start = fit_crf(
+        x, y, window=3, config=TrainConfig(epochs=0), rng=1
+    ).model.emissions
+    first = fit_window_model(
+        x, y, window=3, config=TrainConfig(epochs=0), rng=1
+    ).model
+    assert torch.equal(start.net.weight, first.net.weight)
+    assert not torch.equal(window.net.weight, crf.emissions.net.weight)
+
+
+def test_crf_functions_reject_bad_input():
+    e, T, b = crf_problem(6)
+    y = torch.zeros(2, 5, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"transitions must be a tensor of"):
+        crf_log_partition(e, T[:2])
+    with pytest.raises(ValueError, match=r"start must be a tensor of shape"):
+        crf_cross_entropy(e, y, T, b[:2])
+    with pytest.raises(ValueError, match=r"target must hold state indices"):
+        crf_cross_entropy(e, y + 3, T)
+    with pytest.raises(ValueError, match="mask must be True on a prefix"):
+        crf_log_partition(
+            e, T, mask=torch.tensor([[True, False] * 2 + [True]] * 2)
+        )
+
+
+# --- the DSSP chains ---------------------------------------------------------
+
+
+def test_dssp_chains_are_fifty_real_chains_with_three_states():
+    chains = load_dssp_chains()
+    assert len(chains) == 50 and chains.residues.shape == (50, 173)
+    assert int(chains.lengths.sum()) == 6860
+    assert torch.equal(chains.residues == PAD, chains.states == PAD)
+    counts = torch.bincount(chains.states[chains.states != PAD], minlength=3)
+    assert counts.tolist() == [2468, 1680, 2712]
+    part = chains.select([3, 0])
+    assert part.names == (chains.names[3], chains.names[0])
+    assert part.residues.shape[1] == int(chains.lengths[[3, 0]].max())

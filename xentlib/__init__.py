@@ -13,9 +13,11 @@ The package is organised by idea, one module each:
 * :mod:`xentlib.biology` - DNA hairpin stability and protein localisation:
   threshold fits and multi-label metrics (chapter 5);
 * :mod:`xentlib.imbalance` - focal loss, prior-shift corrections, rare-event
-  metrics and a simulated binding screen (chapter 6);
-* :mod:`xentlib.structured` - segment model, window model, JS smoothness
-  penalty, Q3 and fragmentation, Viterbi decoding (chapter 7);
+  metrics, a simulated binding screen and rare positives subsampled from
+  real data (chapter 6);
+* :mod:`xentlib.structured` - real protein chains with DSSP states, the
+  window model, JS smoothness penalty, a linear-chain CRF, Q3 and
+  fragmentation, Viterbi decoding (chapter 7);
 * :mod:`xentlib.vae` - a variational autoencoder for binary fingerprints,
   its ELBO terms and Tanimoto similarity (chapter 8);
 * :mod:`xentlib.gan` - generator and discriminator losses, a small GAN

@@ -1,4 +1,5 @@
-"""Rare events and class imbalance: focal loss, prior-shift corrections and rare-event metrics.
+"""Rare events and class imbalance: focal loss, prior-shift corrections and
+rare-event metrics.
 
 When one class is rare (binders in a screen, fraud, a disease), three remedies
 are common: weighting the rare class in the cross-entropy (``pos_weight`` of
@@ -7,6 +8,8 @@ and simply choosing a different decision threshold. This module provides
 
 * :func:`simulate_binding_screen` - a seeded, *simulated* binding screen with
   about 2 % binders and a known Bayes probability :math:`P(y=1 \\mid x)`;
+* :func:`subsample_positives` - a real data set made rare, by keeping every
+  negative and a random few positives;
 * :func:`focal_loss` - the binary focal loss, computed stably from logits;
 * what each loss asks for at its optimum, and how to undo it:
   :func:`weighted_bce_minimiser`, :func:`pos_weight_corrected_logits`,
@@ -31,12 +34,14 @@ import torch.nn.functional as F
 
 from ._validation import (
     as_float_tensor,
+    check_float_tensor,
     check_no_nan,
     check_reduction,
     check_unit_interval,
     compute_dtype,
     reduce_rows,
 )
+from .runtime import as_generator
 
 __all__ = [
     "BindingScreen",
@@ -48,14 +53,15 @@ __all__ = [
     "precision_recall_curve",
     "prior_shift_logits",
     "simulate_binding_screen",
+    "subsample_positives",
     "weighted_bce_minimiser",
 ]
 
 
-# --------------------------------------------------------------------------- data
+# -------------------------------------------------------------------- data
 
 
-@dataclass
+@dataclass(frozen=True)
 class BindingScreen:
     """A simulated binding screen (see :func:`simulate_binding_screen`).
 
@@ -66,9 +72,11 @@ class BindingScreen:
     label : Tensor of shape (N,), float32
         1.0 for a binder (affinity above ``threshold``), else 0.0.
     affinity : Tensor of shape (N,), float64
-        The measured affinity :math:`a = f(x) + \\varepsilon` (hidden from a model).
+        The measured affinity :math:`a = f(x) + \\varepsilon` (hidden from a
+        model).
     probability : Tensor of shape (N,), float64
-        The Bayes probability :math:`P(y=1 \\mid x) = \\Phi((f(x) - t)/\\sigma)`.
+        The Bayes probability
+        :math:`P(y=1 \\mid x) = \\Phi((f(x) - t)/\\sigma)`.
     threshold : float
         The hit threshold :math:`t` on the affinity.
     noise : float
@@ -105,14 +113,15 @@ def simulate_binding_screen(
     n_descriptors: int = 8,
     positive_fraction: float = 0.02,
     noise: float = 0.6,
-    generator: torch.Generator | None = None,
+    rng: int | torch.Generator | None = None,
 ) -> BindingScreen:
-    r"""Simulate a binding screen in which a small fraction of compounds are binders.
+    r"""Simulate a binding screen in which a small fraction of compounds are
+    binders.
 
-    The data are **simulated**, not measured. Each compound has ``n_descriptors``
-    independent standard-normal descriptors :math:`x` (think of whitened
-    physico-chemical descriptors: lipophilicity, aromatic rings, size, donors,
-    acceptors, charge, ...). Its measured affinity is
+    The data are **simulated**, not measured. Each compound has
+    ``n_descriptors`` independent standard-normal descriptors :math:`x`
+    (think of whitened physico-chemical descriptors: lipophilicity, aromatic
+    rings, size, donors, acceptors, charge, ...). Its measured affinity is
 
     .. math::
 
@@ -142,8 +151,8 @@ def simulate_binding_screen(
     noise : float
         Assay noise :math:`\sigma > 0`; larger values make binders harder to
         recognise.
-    generator : torch.Generator, optional
-        A CPU generator for repeatable draws.
+    rng : int, torch.Generator or None
+        The randomness (see :func:`xentlib.runtime.as_generator`).
 
     Returns
     -------
@@ -185,15 +194,16 @@ def simulate_binding_screen(
             f" binder; got {positive_fraction} * {n_compounds} ="
             f" {positive_fraction * n_compounds:g}"
         )
+    gen = as_generator(rng)
     x = torch.randn(
         int(n_compounds),
         int(n_descriptors),
-        generator=generator,
+        generator=gen,
         dtype=torch.float64,
     )
     clean = _true_affinity(x)
     affinity = clean + float(noise) * torch.randn(
-        int(n_compounds), generator=generator, dtype=torch.float64
+        int(n_compounds), generator=gen, dtype=torch.float64
     )
     top = torch.topk(affinity, k + 1).values
     threshold = float((top[k - 1] + top[k]) / 2)
@@ -209,25 +219,91 @@ def simulate_binding_screen(
     )
 
 
-# --------------------------------------------------------------------------- losses
+def subsample_positives(
+    target: torch.Tensor,
+    positive_fraction: float,
+    rng: int | torch.Generator | None = None,
+) -> torch.Tensor:
+    """Row indices that keep every negative and just enough positives to
+    make them ``positive_fraction`` of the rows.
 
+    A real data set with common positives becomes a rare-event one: with
+    :math:`n_0` negatives, :math:`k = \\mathrm{round}(\\pi n_0 / (1 - \\pi))`
+    positives drawn at random without replacement make a fraction
+    :math:`\\pi` of the rows. Chapter 6 uses it on the UCI Adult data.
 
-def _check_logit_tensor(input, name: str = "input") -> torch.Tensor:
-    if not isinstance(input, torch.Tensor) or not input.is_floating_point():
+    Parameters
+    ----------
+    target : torch.Tensor, shape ``(N,)``
+        0/1 labels, with enough positives for the requested fraction.
+    positive_fraction : float
+        The fraction of positives wanted, in (0, 1).
+    rng : int, torch.Generator or None
+        Which positives are kept, and the order of the rows (see
+        :func:`xentlib.runtime.as_generator`).
+
+    Returns
+    -------
+    torch.Tensor, shape ``(M,)``, long
+        Row indices in random order (on the CPU), so that any contiguous
+        block is a random sample.
+
+    Examples
+    --------
+    >>> y = torch.tensor([0.0] * 98 + [1.0] * 10)
+    >>> kept = subsample_positives(y, 0.02, rng=0)
+    >>> len(kept), int(y[kept].sum())
+    (100, 2)
+    """
+    if not isinstance(target, torch.Tensor) or target.dim() != 1:
         got = (
-            f"dtype {input.dtype}"
-            if isinstance(input, torch.Tensor)
-            else type(input).__name__
+            tuple(target.shape)
+            if isinstance(target, torch.Tensor)
+            else type(target).__name__
         )
         raise ValueError(
-            f"{name} must be a floating-point torch.Tensor of logits; got"
-            f" {got}"
+            f"target must be a tensor of 0/1 labels of shape (N,); got {got}"
         )
-    if input.numel() and not bool(torch.isfinite(input).all()):
+    labels = target.detach().cpu()
+    if labels.numel() == 0 or not bool(((labels == 0) | (labels == 1)).all()):
+        raise ValueError("target must hold 0/1 labels, at least one")
+    if (
+        not isinstance(positive_fraction, numbers.Real)
+        or isinstance(positive_fraction, bool)
+        or not 0 < positive_fraction < 1
+    ):
         raise ValueError(
-            f"{name} contains NaN or infinite values; expected finite logits"
+            f"positive_fraction must be in (0, 1); got {positive_fraction!r}"
         )
+    gen = as_generator(rng)
+    positives = torch.nonzero(labels == 1).squeeze(1)
+    negatives = torch.nonzero(labels == 0).squeeze(1)
+    k = round(positive_fraction * len(negatives) / (1 - positive_fraction))
+    if not 1 <= k <= len(positives):
+        raise ValueError(
+            f"positive_fraction {positive_fraction} asks for {k} positives"
+            f" beside {len(negatives)} negatives; target has"
+            f" {len(positives)}"
+        )
+    chosen = positives[torch.randperm(len(positives), generator=gen)[:k]]
+    kept = torch.cat([negatives, chosen])
+    return kept[torch.randperm(len(kept), generator=gen)]
+
+
+# ------------------------------------------------------------------ losses
+
+
+def _check_logits(input, name: str = "input") -> torch.Tensor:
+    """Logits: a floating-point tensor without NaN (infinities allowed)."""
+    check_float_tensor(input, name)
+    check_no_nan(input, name)
     return input
+
+
+def _finite_stand_in(x: torch.Tensor) -> torch.Tensor:
+    # A logit of +-1e4 has sigmoid 1 or 0 exactly in every dtype, so it
+    # gives the limits of the formulas at +-inf without inf - inf.
+    return torch.where(torch.isinf(x), torch.sign(x) * 1e4, x)
 
 
 def _check_gamma(gamma) -> float:
@@ -261,9 +337,9 @@ def focal_loss(
     (:math:`\alpha_t = 1` when ``alpha`` is None). The factor
     :math:`(1 - p_t)^\gamma` shrinks the loss of examples that are already
     classified well. For soft targets :math:`y \in [0, 1]` the cross-entropy
-    term is :math:`y\,\mathrm{softplus}(-x) + (1 - y)\,\mathrm{softplus}(x)`, as
-    in ``torchvision.ops.sigmoid_focal_loss``. Everything is computed from the
-    logit: :math:`\log(1 - p_t)` with log-sigmoids, so no probability is
+    term is :math:`y\,\mathrm{softplus}(-x) + (1 - y)\,\mathrm{softplus}(x)`,
+    as in ``torchvision.ops.sigmoid_focal_loss``. Everything is computed from
+    the logit: :math:`\log(1 - p_t)` with log-sigmoids, so no probability is
     rounded to 0 or 1 before its logarithm is taken. With ``gamma=0`` and
     ``alpha=None`` it is :func:`xentlib.binary_cross_entropy`. Explained in
     chapter 6.
@@ -271,7 +347,8 @@ def focal_loss(
     Parameters
     ----------
     input : torch.Tensor
-        Finite logits of any shape, e.g. ``(N,)``.
+        Logits of any shape, e.g. ``(N,)``; +-inf give the exact limits
+        (0, or inf when the target disagrees), NaN is rejected.
     target : torch.Tensor
         Targets in [0, 1] of the same shape (usually 0/1 labels).
     alpha : float, optional
@@ -290,7 +367,7 @@ def focal_loss(
         dtype of ``input`` (half precision is computed in float32).
     """
     check_reduction(reduction)
-    _check_logit_tensor(input)
+    _check_logits(input)
     if not isinstance(target, torch.Tensor):
         raise ValueError(
             f"target must be a torch.Tensor; got {type(target).__name__}"
@@ -310,7 +387,8 @@ def focal_loss(
         ):
             raise ValueError(f"alpha must be in [0, 1] or None; got {alpha!r}")
     dtype = compute_dtype(input.dtype)
-    x = input.to(dtype)
+    raw = input.to(dtype)
+    x = _finite_stand_in(raw)
     y = target.to(device=x.device, dtype=dtype)
     ce = y * F.softplus(-x) + (1 - y) * F.softplus(x)
     if gamma == 0:
@@ -321,12 +399,17 @@ def focal_loss(
             torch.log(y) + F.logsigmoid(-x), torch.log1p(-y) + F.logsigmoid(x)
         )
         loss = torch.exp(gamma * log_miss) * ce
+    # An infinite logit on the side the target does not take costs inf.
+    infinite = ((raw == math.inf) & (y < 1)) | ((raw == -math.inf) & (y > 0))
     if alpha is not None:
-        loss = loss * (alpha * y + (1 - alpha) * (1 - y))
+        weight = alpha * y + (1 - alpha) * (1 - y)
+        loss = loss * weight
+        infinite &= weight > 0
+    loss = torch.where(infinite, math.inf, loss)
     return reduce_rows(loss, reduction).to(input.dtype)
 
 
-# ------------------------------------------------------- what each loss asks for
+# ------------------------------------------------ what each loss asks for
 
 
 def _as_probability(p, name: str) -> torch.Tensor:
@@ -364,12 +447,13 @@ def _check_positive_weight(
 
 
 def weighted_bce_minimiser(p, pos_weight) -> torch.Tensor:
-    r"""The prediction that minimises the expected binary cross-entropy with ``pos_weight``.
+    r"""The prediction that minimises the expected binary cross-entropy with
+    ``pos_weight``.
 
     If the positive class has probability :math:`p` and positives are weighted
     by :math:`\beta`, the expected loss of predicting :math:`q` is
-    :math:`-\beta p \log q - (1 - p)\log(1 - q)`. Setting its derivative to zero
-    gives
+    :math:`-\beta p \log q - (1 - p)\log(1 - q)`. Setting its derivative to
+    zero gives
 
     .. math::
 
@@ -377,8 +461,8 @@ def weighted_bce_minimiser(p, pos_weight) -> torch.Tensor:
         \qquad q^* = \frac{\beta p}{\beta p + 1 - p},
 
     the true odds inflated by :math:`\beta` (equivalently
-    :math:`\mathrm{logit}\, q^* = \mathrm{logit}\, p + \log\beta`). Explained in
-    chapter 6; :func:`pos_weight_corrected_logits` undoes it.
+    :math:`\mathrm{logit}\, q^* = \mathrm{logit}\, p + \log\beta`).
+    Explained in chapter 6; :func:`pos_weight_corrected_logits` undoes it.
 
     Parameters
     ----------
@@ -400,14 +484,15 @@ def weighted_bce_minimiser(p, pos_weight) -> torch.Tensor:
 def pos_weight_corrected_logits(
     input: torch.Tensor, pos_weight
 ) -> torch.Tensor:
-    r"""Undo the odds inflation of a model trained with ``pos_weight``: ``input - log(pos_weight)``.
+    r"""Undo the odds inflation of a model trained with ``pos_weight``:
+    ``input - log(pos_weight)``.
 
-    A model trained with binary cross-entropy whose positive term is weighted by
-    :math:`\beta` estimates, at best, :math:`\mathrm{logit}\, p + \log\beta`
-    (:func:`weighted_bce_minimiser`). Weighting positives by :math:`\beta` is the
-    same as training under a class prior whose odds are :math:`\beta` times the
-    true ones, so this is :func:`prior_shift_logits` from those odds back to the
-    true ones:
+    A model trained with binary cross-entropy whose positive term is weighted
+    by :math:`\beta` estimates, at best,
+    :math:`\mathrm{logit}\, p + \log\beta` (:func:`weighted_bce_minimiser`).
+    Weighting positives by :math:`\beta` is the same as training under a
+    class prior whose odds are :math:`\beta` times the true ones, so this is
+    :func:`prior_shift_logits` from those odds back to the true ones:
 
     .. math:: z_{\text{corrected}} = z - \log\beta .
 
@@ -417,7 +502,7 @@ def pos_weight_corrected_logits(
     Parameters
     ----------
     input : torch.Tensor
-        Finite logits of the weighted model, any shape.
+        Logits of the weighted model, any shape (+-inf stay as they are).
     pos_weight : float or Tensor
         The :math:`\beta > 0` used in training, broadcastable to ``input``
         (one per output, like ``pos_weight`` of the loss).
@@ -427,7 +512,7 @@ def pos_weight_corrected_logits(
     torch.Tensor
         Corrected logits, the shape and dtype of ``input``.
     """
-    _check_logit_tensor(input)
+    _check_logits(input)
     beta = _check_positive_weight(pos_weight, input)
     return input - torch.log(beta)
 
@@ -467,7 +552,7 @@ def prior_shift_logits(
     Parameters
     ----------
     input : torch.Tensor
-        Finite logits of any shape.
+        Logits of any shape (+-inf stay as they are).
     source_prior : float
         :math:`\pi \in (0, 1)`, the positive fraction the logits reflect.
     target_prior : float
@@ -478,7 +563,7 @@ def prior_shift_logits(
     torch.Tensor
         Shifted logits, the shape and dtype of ``input``.
     """
-    _check_logit_tensor(input)
+    _check_logits(input)
     pi = _check_prior(source_prior, "source_prior")
     pi_new = _check_prior(target_prior, "target_prior")
     shift = (math.log(pi_new) - math.log1p(-pi_new)) - (
@@ -495,7 +580,8 @@ def _log_softplus(z: torch.Tensor) -> torch.Tensor:
 def focal_corrected_logits(
     input: torch.Tensor, gamma: float = 2.0, alpha: float | None = None
 ) -> torch.Tensor:
-    r"""Logits of the true probability at which a focal-loss prediction is optimal.
+    r"""Logits of the true probability at which a focal-loss prediction is
+    optimal.
 
     The expected focal loss (:func:`focal_loss`) of predicting :math:`q` when
     the positive class has probability :math:`p` is
@@ -510,19 +596,22 @@ def focal_corrected_logits(
 
     .. math::
 
-        \mathrm{logit}\, p = \log\frac{\alpha_0}{\alpha_1} + (\gamma - 1)\,z + L(z) - L(-z).
+        \mathrm{logit}\, p = \log\frac{\alpha_0}{\alpha_1}
+            + (\gamma - 1)\,z + L(z) - L(-z).
 
     This maps a focal-loss model's logit :math:`z` back to the probability it
     would output at the loss's optimum (for :math:`\gamma = 0` and no
     ``alpha`` it is the identity). The map is increasing in :math:`z`, so
     rankings are unchanged. For rare events it shows the focal loss's bias: a
-    true :math:`p \to 0` gets :math:`q \approx (\alpha_1 p / (\alpha_0(\gamma + 1)))^{1/(\gamma + 1)}`,
+    true :math:`p \to 0` gets
+    :math:`q \approx (\alpha_1 p / (\alpha_0(\gamma + 1)))^{1/(\gamma + 1)}`,
     far above :math:`p`. Explained in chapter 6.
 
     Parameters
     ----------
     input : torch.Tensor
-        Finite logits of a model trained with the focal loss, any shape.
+        Logits of a model trained with the focal loss, any shape (+-inf
+        stay as they are).
     gamma : float
         The :math:`\gamma \ge 0` used in training.
     alpha : float, optional
@@ -534,7 +623,7 @@ def focal_corrected_logits(
         Corrected logits, the shape and dtype of ``input``; apply
         ``torch.sigmoid`` for probabilities.
     """
-    _check_logit_tensor(input)
+    _check_logits(input)
     gamma = _check_gamma(gamma)
     if alpha is not None and (
         isinstance(alpha, bool)
@@ -544,7 +633,8 @@ def focal_corrected_logits(
         raise ValueError(
             f"alpha must be in (0, 1) or None to be undone; got {alpha!r}"
         )
-    z = input.to(compute_dtype(input.dtype))
+    raw = input.to(compute_dtype(input.dtype))
+    z = torch.where(torch.isinf(raw), 0.0, raw)
     if gamma == 0:
         corrected = z.clone()
     else:
@@ -554,10 +644,12 @@ def focal_corrected_logits(
         corrected = (gamma - 1) * z + lz - lmz
     if alpha is not None:
         corrected = corrected + math.log((1 - alpha) / alpha)
+    # The map increases to +-inf, so infinite logits stay as they are.
+    corrected = torch.where(torch.isinf(raw), raw, corrected)
     return corrected.to(input.dtype)
 
 
-# ------------------------------------------------------------------------ metrics
+# ----------------------------------------------------------------- metrics
 
 
 def _score_and_labels(
@@ -570,7 +662,13 @@ def _score_and_labels(
             f" {tuple(score.shape)}"
         )
     check_no_nan(score, name)
-    target = torch.as_tensor(target, device=score.device)
+    try:
+        target = torch.as_tensor(target, device=score.device)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(
+            "target must be a tensor or array of 0/1 labels; got"
+            f" {type(target).__name__}"
+        ) from err
     if target.shape != score.shape:
         raise ValueError(
             f"target must have shape {tuple(score.shape)} like {name}; got"
@@ -595,7 +693,8 @@ def precision_recall_at(
 
     .. math::
 
-        \text{precision} = \frac{TP}{TP + FP}, \qquad \text{recall} = \frac{TP}{TP + FN}.
+        \text{precision} = \frac{TP}{TP + FP}, \qquad
+        \text{recall} = \frac{TP}{TP + FN}.
 
     Parameters
     ----------
@@ -629,7 +728,8 @@ def precision_recall_at(
 def precision_recall_curve(
     score, target
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    r"""Precision and recall at every distinct threshold, from the highest score down.
+    r"""Precision and recall at every distinct threshold, from the highest
+    score down.
 
     For each distinct score :math:`s_k` (in decreasing order), the rule
     "positive when score :math:`\ge s_k`" has precision :math:`P_k` and recall

@@ -136,6 +136,45 @@ def _num_rows(inputs, name: str) -> int:
     return rows.pop()
 
 
+def _check_fit(model, loss_fn, inputs, target, config, on_epoch_end) -> int:
+    """The arguments of :func:`fit`, checked; returns the number of rows."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(
+            f"model must be a torch.nn.Module; got {type(model).__name__}"
+        )
+    for name, value in (("loss_fn", loss_fn), ("on_epoch_end", on_epoch_end)):
+        if value is not None and not callable(value):
+            raise ValueError(
+                f"{name} must be callable; got {type(value).__name__}"
+            )
+    if not isinstance(config, TrainConfig):
+        raise ValueError(
+            f"config must be a TrainConfig; got {type(config).__name__}"
+        )
+    n = _num_rows(inputs, "inputs")
+    if target is not None:
+        if not isinstance(target, torch.Tensor) or target.dim() == 0:
+            raise ValueError("target must be a tensor with one row per input")
+        if target.shape[0] != n:
+            raise ValueError(
+                "inputs and target must have one row per example each; got "
+                f"{n} input rows and {target.shape[0]} target rows"
+            )
+    return n
+
+
+def _batches(n: int, size: int | None, generator, device):
+    """Each mini-batch's rows and their number: all rows in order for a full
+    batch, else a fresh shuffle cut into pieces of ``size``."""
+    if size is None or size >= n:
+        yield slice(0, n), n
+        return
+    order = torch.randperm(n, generator=generator).to(device)
+    for start in range(0, n, size):
+        index = order[start : start + size]
+        yield index, len(index)
+
+
 def _rows(inputs, index):
     if isinstance(inputs, tuple):
         return tuple(x[index] for x in inputs)
@@ -217,81 +256,37 @@ def fit(
         When the loss or a parameter stops being finite (the message names
         the epoch and the learning rate).
     """
-    if not isinstance(model, nn.Module):
-        raise ValueError(
-            f"model must be a torch.nn.Module; got {type(model).__name__}"
-        )
-    if not callable(loss_fn):
-        raise ValueError(
-            f"loss_fn must be callable; got {type(loss_fn).__name__}"
-        )
-    if not isinstance(config, TrainConfig):
-        raise ValueError(
-            f"config must be a TrainConfig; got {type(config).__name__}"
-        )
-    if on_epoch_end is not None and not callable(on_epoch_end):
-        raise ValueError(
-            "on_epoch_end must be callable or None; "
-            f"got {type(on_epoch_end).__name__}"
-        )
-    n = _num_rows(inputs, "inputs")
-    if target is not None:
-        if not isinstance(target, torch.Tensor) or target.dim() == 0:
-            raise ValueError("target must be a tensor with one row per input")
-        if target.shape[0] != n:
-            raise ValueError(
-                "inputs and target must have one row per example each; got "
-                f"{n} input rows and {target.shape[0]} target rows"
-            )
+    n = _check_fit(model, loss_fn, inputs, target, config, on_epoch_end)
     generator = as_generator(rng)
-    batch = n if config.batch_size is None else min(config.batch_size, n)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = (
-        torch.optim.Adam if config.optimizer == "adam" else torch.optim.SGD
-    )
-    opt = optimizer(params, lr=config.lr, weight_decay=config.weight_decay)
+    step = torch.optim.Adam if config.optimizer == "adam" else torch.optim.SGD
+    opt = step(params, lr=config.lr, weight_decay=config.weight_decay)
     device = (inputs[0] if isinstance(inputs, tuple) else inputs).device
-    model.train()
     history = History(loss=[])
-    epochs = tqdm(
-        range(config.epochs),
-        desc=progress,
-        disable=progress is None,
-        mininterval=1.0,
-    )
+    model.train()
+    epochs = tqdm(range(config.epochs), progress, disable=progress is None)
     for epoch in epochs:
-        order = None
-        if batch < n:
-            order = torch.randperm(n, generator=generator).to(device)
-        total, sums = 0.0, {}
-        for start in range(0, n, batch):
-            if order is None:
-                index = slice(start, start + batch)
-            else:
-                index = order[start : start + batch]
+        sums = {"loss": 0.0}
+        for index, rows in _batches(n, config.batch_size, generator, device):
             x = _rows(inputs, index)
             y = x if target is None else target[index]
             out = model(*x) if isinstance(x, tuple) else model(x)
-            loss, logs = _split_loss(loss_fn(out, y))
+            loss, terms = _split_loss(loss_fn(out, y))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            rows = min(start + batch, n) - start
-            value = loss.item()
-            if not math.isfinite(value):
-                raise _diverged(epoch, config, f"the loss became {value}")
-            total += value * rows
-            for key, term in logs.items():
-                sums[key] = sums.get(key, 0.0) + _number(term) * rows
+            if not math.isfinite(mean := loss.item()):
+                raise _diverged(epoch, config, f"the loss became {mean}")
+            for key, value in {"loss": mean, **terms}.items():
+                sums[key] = sums.get(key, 0.0) + _number(value) * rows
         if not all(bool(torch.isfinite(p).all()) for p in params):
             raise _diverged(epoch, config, "a parameter is no longer finite")
-        history.loss.append(total / n)
-        for key, term in sums.items():
-            history.logs.setdefault(key, []).append(term / n)
+        history.loss.append(sums.pop("loss") / n)
+        for key, value in sums.items():
+            history.logs.setdefault(key, []).append(value / n)
         if on_epoch_end is not None:
-            extra = on_epoch_end(epoch, model)
-            for key, term in (extra or {}).items():
-                history.logs.setdefault(key, []).append(_number(term))
+            for key, value in (on_epoch_end(epoch, model) or {}).items():
+                history.logs.setdefault(key, []).append(_number(value))
             model.train()
     return history
 
