@@ -13,11 +13,12 @@ from xentlib.attacks import (
     adversarial_accuracy,
     fgsm_attack,
     fit_adversarial,
+    margin_loss,
     pgd_attack,
 )
 from xentlib.losses import cross_entropy
 from xentlib.models import mlp
-from xentlib.training import TrainConfig, accuracy, fit, predict
+from xentlib.training import History, TrainConfig, accuracy, fit, predict
 
 
 def small_mlp(seed=0, d=12, classes=3, dtype=torch.float32):
@@ -36,8 +37,9 @@ def unit_batch(n=32, d=12, seed=0, dtype=torch.float32):
 
 
 def two_feature_kinds(n, seed):
-    """Labels +-1 (Tsipras et al. 2019's toy): feature 0 is 0.5 +- 0.3, agreeing with the label 90 % of the
-    time (robust at eps 0.1, but only 90 % accurate); 40 weak features are 0.5 +- 0.05 plus noise, together
+    """Labels +-1 (Tsipras et al. 2019's toy): feature 0 is 0.5 +- 0.3,
+    agreeing with the label 90 % of the time (robust at eps 0.1, but only
+    90 % accurate); 40 weak features are 0.5 +- 0.05 plus noise, together
     almost perfectly predictive but each moved across by eps = 0.1."""
     g = torch.Generator().manual_seed(seed)
     y = torch.randint(0, 2, (n,), generator=g)
@@ -54,10 +56,10 @@ def two_feature_kinds(n, seed):
     return torch.cat([strong, weak], dim=1).clamp(0, 1), y
 
 
-# --- hand-checked cases -------------------------------------------------------------------------------------------
+# --- hand-checked cases ------------------------------------------------------
 
 
-def test_fgsm_on_a_linear_softmax_model_steps_along_the_sign_of_w_transpose_p_minus_onehot():
+def test_fgsm_on_a_linear_softmax_model_steps_along_sign_of_wt_p_minus_y():
     g = torch.Generator().manual_seed(1)
     model = nn.Linear(6, 4).double()
     with torch.no_grad():
@@ -79,8 +81,9 @@ def test_fgsm_on_a_linear_softmax_model_steps_along_the_sign_of_w_transpose_p_mi
 
 
 def test_pgd_finds_the_exact_worst_case_of_a_two_class_linear_model():
-    # Logits (0, v.x + c): the loss softplus(-s (v.x + c)) with s = +-1 for y = 1, 0 is monotone in the
-    # margin, so the worst point of the ball is x - s eps sign(v) and the worst loss softplus(-s m + eps |v|_1).
+    # Logits (0, v.x + c): the loss softplus(-s (v.x + c)) with s = +-1 for
+    # y = 1, 0 is monotone in the margin, so the worst point of the ball is
+    # x - s eps sign(v) and the worst loss softplus(-s m + eps |v|_1).
     g = torch.Generator().manual_seed(2)
     v = torch.randn(8, generator=g, dtype=torch.float64)
     c = 0.3
@@ -104,7 +107,7 @@ def test_pgd_finds_the_exact_worst_case_of_a_two_class_linear_model():
         step_size=0.05,
         steps=5,
         random_start=True,
-        generator=torch.Generator().manual_seed(0),
+        rng=0,
     )
     assert torch.allclose(x_adv, corner, rtol=0, atol=1e-12)
     with torch.no_grad():
@@ -129,7 +132,7 @@ def test_pgd_with_one_step_of_size_epsilon_and_no_random_start_is_fgsm():
         )
 
 
-# --- the constraints ----------------------------------------------------------------------------------------------
+# --- the constraints ---------------------------------------------------------
 
 
 @settings(max_examples=25, deadline=None)
@@ -155,7 +158,7 @@ def test_attacks_never_leave_the_epsilon_ball_or_the_valid_range(
             step,
             steps,
             random_start=random_start,
-            generator=torch.Generator().manual_seed(seed),
+            rng=seed,
         ),
     ):
         assert x_adv.shape == x.shape and x_adv.dtype == x.dtype
@@ -174,7 +177,7 @@ def test_a_custom_clip_range_is_respected():
         assert (x_adv - x).abs().max().item() <= 0.4 + 1e-6
 
 
-# --- what an attack does ------------------------------------------------------------------------------------------
+# --- what an attack does -----------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -208,7 +211,7 @@ def test_attacks_increase_the_loss_and_pgd_more_than_fgsm(trained):
                     0.1,
                     0.025,
                     20,
-                    generator=torch.Generator().manual_seed(0),
+                    rng=0,
                 )
             ),
             y,
@@ -232,7 +235,7 @@ def test_adversarial_accuracy_at_zero_epsilon_is_the_clean_accuracy(trained):
         "pgd",
         batch_size=64,
         reduction="none",
-        generator=torch.Generator().manual_seed(3),
+        rng=3,
     )
     assert per_example.shape == y.shape and per_example.dtype == torch.bool
     again = adversarial_accuracy(
@@ -242,12 +245,12 @@ def test_adversarial_accuracy_at_zero_epsilon_is_the_clean_accuracy(trained):
         0.1,
         "pgd",
         batch_size=64,
-        generator=torch.Generator().manual_seed(3),
+        rng=3,
     )
     assert again == pytest.approx(per_example.float().mean().item())
 
 
-def test_attacks_use_evaluation_mode_restore_the_mode_and_leave_parameter_gradients_alone():
+def test_attacks_run_in_eval_mode_restore_it_and_leave_param_grads_alone():
     torch.manual_seed(0)
     model = nn.Sequential(
         nn.Linear(12, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 3)
@@ -271,26 +274,18 @@ def test_attacks_use_evaluation_mode_restore_the_mode_and_leave_parameter_gradie
 
 def test_pgd_is_deterministic_under_a_seeded_generator():
     model, (x, y) = small_mlp(), unit_batch()
-    a = pgd_attack(
-        model, x, y, 0.2, 0.02, 3, generator=torch.Generator().manual_seed(7)
-    )
-    b = pgd_attack(
-        model, x, y, 0.2, 0.02, 3, generator=torch.Generator().manual_seed(7)
-    )
-    c = pgd_attack(
-        model, x, y, 0.2, 0.02, 3, generator=torch.Generator().manual_seed(8)
-    )
+    a = pgd_attack(model, x, y, 0.2, 0.02, 3, rng=7)
+    b = pgd_attack(model, x, y, 0.2, 0.02, 3, rng=7)
+    c = pgd_attack(model, x, y, 0.2, 0.02, 3, rng=8)
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
-# --- adversarial training -----------------------------------------------------------------------------------------
+# --- adversarial training ----------------------------------------------------
 
 
 def test_the_training_wrapper_returns_the_logits_of_pgd_examples():
     model, (x, y) = small_mlp(), unit_batch()
-    wrapper = AdversarialTraining(
-        model, 0.1, 0.03, 4, generator=torch.Generator().manual_seed(5)
-    )
+    wrapper = AdversarialTraining(model, 0.1, 0.03, 4, rng=5)
     assert list(wrapper.parameters()) == list(model.parameters())
     expected = model(
         pgd_attack(
@@ -300,17 +295,19 @@ def test_the_training_wrapper_returns_the_logits_of_pgd_examples():
             0.1,
             0.03,
             4,
-            generator=torch.Generator().manual_seed(5),
+            rng=5,
         )
     )
     assert torch.equal(wrapper(x, y), expected)
 
 
-def test_adversarial_training_lowers_its_loss_and_buys_robustness_that_plain_training_lacks(
+def test_adversarial_training_buys_robustness_that_plain_training_lacks(
     trained,
 ):
-    # Plain training leans on the 40 weak features (near 100 % accurate together, each flipped by eps = 0.1);
-    # the robust feature (90 % accurate, margin 0.3) survives eps = 0.1, and adversarial training must find it.
+    # Plain training leans on the 40 weak features (near 100 % accurate
+    # together, each flipped by eps = 0.1); the robust feature (90 %
+    # accurate, margin 0.3) survives eps = 0.1, and adversarial training
+    # must find it.
     standard, x, y = trained
     torch.manual_seed(0)
     robust = mlp(41, 2, hidden=32, depth=1)
@@ -321,32 +318,32 @@ def test_adversarial_training_lowers_its_loss_and_buys_robustness_that_plain_tra
         0.1,
         0.03,
         5,
-        epochs=30,
-        lr=1e-2,
-        batch_size=100,
-        generator=torch.Generator().manual_seed(0),
+        config=TrainConfig(epochs=30, lr=1e-2, batch_size=100),
+        rng=0,
     )
-    assert history[-1] < 0.7 * history[0]
+    assert isinstance(history, History)
+    assert history.loss[-1] < 0.7 * history.loss[0]
     x_test, y_test = (
         t.float() if t.is_floating_point() else t
         for t in two_feature_kinds(400, seed=1)
     )
     g = torch.Generator().manual_seed(0)
     standard_robust = adversarial_accuracy(
-        standard, x_test, y_test, 0.1, "pgd", generator=g
+        standard, x_test, y_test, 0.1, "pgd", rng=g
     )
     robust_robust = adversarial_accuracy(
-        robust, x_test, y_test, 0.1, "pgd", generator=g
+        robust, x_test, y_test, 0.1, "pgd", rng=g
     )
     assert accuracy(predict(standard, x_test), y_test) > 0.95
     assert standard_robust < 0.3 and robust_robust > 0.8
 
 
-# --- agreement with an independent implementation (torchattacks) -------------------------------------------------
+# --- agreement with an independent implementation (torchattacks) -------------
 
 
 def test_fgsm_and_pgd_without_random_start_match_torchattacks_exactly():
-    import torchattacks  # installed by `make` (see TEST_ONLY_NO_DEPS in the Makefile)
+    # installed by `make` (see TEST_ONLY_NO_DEPS in the Makefile)
+    import torchattacks
 
     model, (x, y) = (
         small_mlp(dtype=torch.float64),
@@ -363,7 +360,8 @@ def test_fgsm_and_pgd_without_random_start_match_torchattacks_exactly():
 
 
 def test_pgd_with_random_start_gives_the_accuracy_torchattacks_gives(trained):
-    import torchattacks  # installed by `make` (see TEST_ONLY_NO_DEPS in the Makefile)
+    # installed by `make` (see TEST_ONLY_NO_DEPS in the Makefile)
+    import torchattacks
 
     model, _, _ = trained
     x, y = two_feature_kinds(2000, seed=2)
@@ -383,7 +381,7 @@ def test_pgd_with_random_start_gives_the_accuracy_torchattacks_gives(trained):
         "pgd",
         steps=steps,
         step_size=alpha,
-        generator=torch.Generator().manual_seed(1),
+        rng=1,
     )
     assert (
         0.1 < ours < 0.9
@@ -391,7 +389,92 @@ def test_pgd_with_random_start_gives_the_accuracy_torchattacks_gives(trained):
     assert abs(ours - theirs.double().mean().item()) < 0.03
 
 
-# --- bad input ----------------------------------------------------------------------------------------------------
+# --- the margin loss ---------------------------------------------------------
+
+
+def test_margin_loss_is_the_best_wrong_logit_minus_the_true_one():
+    g = torch.Generator().manual_seed(3)
+    z = torch.randn(20, 5, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 5, (20,), generator=g)
+    rows = margin_loss(z, y, reduction="none")
+    for i in range(20):
+        wrong = [z[i, k] for k in range(5) if k != y[i]]
+        assert rows[i].item() == max(wrong).item() - z[i, y[i]].item()
+    # negative exactly where the example is classified correctly
+    assert torch.equal(rows < 0, z.argmax(1) == y)
+    assert margin_loss(z, y, reduction="sum").item() == pytest.approx(
+        rows.sum().item()
+    )
+    assert margin_loss(z, y).item() == pytest.approx(rows.mean().item())
+
+
+def test_margin_loss_gradient_does_not_vanish_on_a_confident_example():
+    # The cross-entropy's gradient vanishes as the true class's probability
+    # tends to 1; the margin's stays the difference of two one-hot vectors.
+    z = torch.tensor([[40.0, 0.0, -1.0]], dtype=torch.float64)
+    z.requires_grad_(True)
+    y = torch.tensor([0])
+    (g_ce,) = torch.autograd.grad(cross_entropy(z, y), z)
+    (g_margin,) = torch.autograd.grad(margin_loss(z, y), z)
+    assert g_ce.abs().max().item() < 1e-16
+    assert g_margin.tolist() == [[-1.0, 1.0, 0.0]]
+
+
+def test_pgd_on_the_margin_respects_the_ball_and_finds_the_linear_corner():
+    # On a two-class linear model the margin and the cross-entropy are
+    # monotone in the same score, so both attacks find the same corner.
+    g = torch.Generator().manual_seed(2)
+    model = nn.Linear(8, 2).double()
+    x = 0.3 + 0.4 * torch.rand(16, 8, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 2, (16,), generator=g)
+    by_margin = pgd_attack(model, x, y, 0.1, 0.05, 5, rng=0, loss="margin")
+    by_ce = pgd_attack(model, x, y, 0.1, 0.05, 5, rng=0)
+    assert torch.equal(by_margin, by_ce)
+    assert (by_margin - x).abs().max().item() <= 0.1 + 1e-12
+
+
+def test_adversarial_accuracy_under_the_margin_attack_on_a_trained_model(
+    trained,
+):
+    model, x, y = trained
+    ce = adversarial_accuracy(model, x, y, 0.1, steps=10, rng=0)
+    margin = adversarial_accuracy(
+        model, x, y, 0.1, steps=10, rng=0, loss="margin"
+    )
+    # both find adversarial examples for most of the non-robust model
+    assert ce < 0.5 and margin < 0.5
+
+
+# --- randomness and divergence ----------------------------------------------
+
+
+def test_an_int_rng_gives_the_same_random_start_as_a_generator_seeded_alike():
+    model, (x, y) = small_mlp(), unit_batch()
+    a = pgd_attack(model, x, y, 0.2, 0.02, 3, rng=11)
+    b = pgd_attack(
+        model, x, y, 0.2, 0.02, 3, rng=torch.Generator().manual_seed(11)
+    )
+    assert torch.equal(a, b)
+
+
+def test_adversarial_training_stops_with_an_error_when_it_diverges():
+    model, (x, y) = small_mlp(), unit_batch()
+    with torch.no_grad():
+        model[0].weight.mul_(1e38)  # the loss overflows on the first batch
+    with pytest.raises(FloatingPointError, match=r"epoch 1 of 2.*lr=0\.01"):
+        fit_adversarial(
+            model,
+            x,
+            y,
+            0.1,
+            0.05,
+            2,
+            config=TrainConfig(epochs=2, lr=0.01),
+            rng=0,
+        )
+
+
+# --- bad input ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -431,7 +514,7 @@ def test_pgd_with_random_start_gives_the_accuracy_torchattacks_gives(trained):
         ),
         (
             lambda m, x, y: fgsm_attack(m, x, y.float(), 0.1),
-            "target must be a tensor of integer class indices",
+            "target must hold integer class indices",
         ),
         (
             lambda m, x, y: fgsm_attack(m, x + 1, y, 0.1),
@@ -443,7 +526,7 @@ def test_pgd_with_random_start_gives_the_accuracy_torchattacks_gives(trained):
         ),
         (
             lambda m, x, y: pgd_attack(m, x, y, 0.1, 0.0, 3),
-            "step_size must be > 0",
+            "step_size must be a finite number > 0",
         ),
         (
             lambda m, x, y: pgd_attack(m, x, y, 0.1, 0.1, 0),
@@ -457,11 +540,33 @@ def test_pgd_with_random_start_gives_the_accuracy_torchattacks_gives(trained):
             lambda m, x, y: adversarial_accuracy(
                 m, x, y, 0.1, reduction="sum"
             ),
-            "reduction must be 'mean' or 'none'",
+            r"reduction must be one of \('mean', 'none'\)",
         ),
         (
             lambda m, x, y: adversarial_accuracy(m, x[:0], y[:0], 0.1),
             "input is empty",
+        ),
+        (
+            lambda m, x, y: fgsm_attack(m, x, torch.full_like(y, 3), 0.1),
+            r"target must hold class indices in \[0, 2\]; got 3",
+        ),
+        (
+            lambda m, x, y: pgd_attack(m, x, y - 100, 0.1, 0.1, 2),
+            r"target must hold class indices in \[0, 2\]",
+        ),
+        (
+            lambda m, x, y: fgsm_attack("net", x, y, 0.1),
+            "model must be a torch.nn.Module",
+        ),
+        (
+            lambda m, x, y: fgsm_attack(m, x, y, 0.1, loss="hinge"),
+            "loss must be one of",
+        ),
+        (
+            lambda m, x, y: fit_adversarial(
+                m, x, y, 0.1, 0.1, 2, config={"epochs": 1}
+            ),
+            "config must be a TrainConfig",
         ),
         (
             lambda m, x, y: AdversarialTraining(m, 0.1, 0.1, 0),
@@ -469,7 +574,7 @@ def test_pgd_with_random_start_gives_the_accuracy_torchattacks_gives(trained):
         ),
         (
             lambda m, x, y: AdversarialTraining(m, 0.1, 0.0, 3),
-            "step_size must be > 0",
+            "step_size must be a finite number > 0",
         ),
     ],
 )

@@ -1,4 +1,5 @@
-"""xentlib.distillation: the distillation loss against PyTorch and its own identities, soft targets, the student loop."""
+"""xentlib.distillation: the distillation loss against PyTorch and its own
+identities, soft targets, the student's training."""
 
 import pytest
 import torch
@@ -9,11 +10,12 @@ from torch.autograd import gradcheck
 
 import xentlib
 from xentlib.distillation import (
-    MLP,
     distillation_loss,
     fit_student,
     soft_targets,
 )
+from xentlib.models import mlp
+from xentlib.training import History, TrainConfig
 
 
 def _case(n=6, c=5, seed=0, scale=3.0):
@@ -83,7 +85,7 @@ def test_loss_is_the_alpha_mixture_of_its_two_terms():
 
 @pytest.mark.parametrize("temperature", [1.0, 4.0])
 @pytest.mark.parametrize("alpha", [1.0, 0.7])
-def test_gradient_wrt_student_is_t_times_softened_difference_plus_hard_gradient(
+def test_gradient_is_t_times_softened_difference_plus_hard_gradient(
     temperature, alpha
 ):
     s, t, y = _case()
@@ -116,7 +118,7 @@ def test_no_gradient_flows_into_the_teacher():
     assert s.grad is not None
 
 
-def test_soft_term_is_zero_when_the_student_matches_the_teacher_up_to_a_shift():
+def test_soft_term_is_zero_when_the_student_matches_the_teacher_shifted():
     _, t, _ = _case()
     shift = torch.arange(t.shape[0], dtype=t.dtype)[
         :, None
@@ -256,19 +258,6 @@ def test_soft_targets_flatten_towards_uniform_as_t_grows():
         soft_targets(t[0])
 
 
-def test_mlp_shapes_and_arguments():
-    x = torch.randn(7, 64)
-    assert MLP(64, 10, hidden=16, depth=1)(x).shape == (7, 10)
-    linear = MLP(64, 10, depth=0)
-    assert len(list(linear.parameters())) == 2 and linear(x).shape == (7, 10)
-    with pytest.raises(
-        ValueError, match="hidden must be an integer >= 1; got 0"
-    ):
-        MLP(64, 10, hidden=0)
-    with pytest.raises(ValueError, match="depth must be an integer >= 0"):
-        MLP(64, 10, depth=-1)
-
-
 def _blobs(n=60, c=3, seed=0):
     g = torch.Generator().manual_seed(seed)
     y = torch.arange(n) % c
@@ -276,28 +265,40 @@ def _blobs(n=60, c=3, seed=0):
     return centres[y] + torch.randn(n, 4, generator=g), y
 
 
-def test_fit_student_without_teacher_is_cross_entropy_training_and_repeats_exactly():
+def test_fit_student_without_teacher_is_cross_entropy_training_and_repeats():
     x, y = _blobs()
 
-    def run():
+    def run(batch_size):
         torch.manual_seed(0)
-        student = MLP(4, 3, hidden=8, depth=1)
-        history = fit_student(student, x, y, epochs=60, lr=3e-2)
+        student = mlp(4, 3, hidden=8, depth=1)
+        config = TrainConfig(epochs=60, lr=3e-2, batch_size=batch_size)
+        history = fit_student(student, x, y, config=config, rng=0)
         return history, student(x).detach()
 
-    (h1, out1), (h2, out2) = run(), run()
+    (h1, out1), (h2, out2) = run(None), run(None)
+    assert isinstance(h1, History)
     assert h1 == h2 and torch.equal(out1, out2)
-    assert h1[-1] < 0.2 * h1[0]
+    assert h1.loss[-1] < 0.2 * h1.loss[0]
+    # the same as xentlib.training.fit with the cross-entropy
+    torch.manual_seed(0)
+    plain = mlp(4, 3, hidden=8, depth=1)
+    config = TrainConfig(epochs=60, lr=3e-2, batch_size=16)
+    reference = xentlib.training.fit(
+        plain, xentlib.cross_entropy, x, y, config=config, rng=0
+    )
+    h3, out3 = run(16)
+    torch.testing.assert_close(h3.loss, reference.loss)
+    torch.testing.assert_close(out3, plain(x).detach())
     assert xentlib.training.accuracy(out1, y) > 0.95
 
 
 def test_fit_student_with_soft_targets_only_learns_to_match_the_teacher():
     x, y = _blobs()
     torch.manual_seed(1)
-    teacher = MLP(4, 3, hidden=8, depth=1)
+    teacher = mlp(4, 3, hidden=8, depth=1)
     teacher_logits = teacher(x).detach()
     torch.manual_seed(2)
-    student = MLP(4, 3, hidden=16, depth=1)
+    student = mlp(4, 3, hidden=16, depth=1)
     before = distillation_loss(
         student(x), teacher_logits, temperature=2.0, alpha=1.0
     ).item()
@@ -308,29 +309,68 @@ def test_fit_student_with_soft_targets_only_learns_to_match_the_teacher():
         teacher_logits,
         temperature=2.0,
         alpha=1.0,
-        epochs=150,
-        lr=3e-2,
+        config=TrainConfig(epochs=150, lr=3e-2),
     )
     after = distillation_loss(
         student(x), teacher_logits, temperature=2.0, alpha=1.0
     ).item()
-    assert history[0] == pytest.approx(before)
+    assert history.loss[0] == pytest.approx(before)
     assert after < 0.05 * before
     assert torch.equal(student(x).argmax(1), teacher_logits.argmax(1))
 
 
+def test_fit_student_keeps_the_teachers_rows_with_their_inputs_in_batches():
+    # A teacher that names the next class, (y + 1) mod 3, with confidence:
+    # a student trained on its soft targets alone in shuffled mini-batches
+    # learns that rule only if each example meets its own teacher row.
+    x, y = _blobs()
+    teacher_logits = 6.0 * torch.nn.functional.one_hot((y + 1) % 3, 3)
+    torch.manual_seed(2)
+    student = mlp(4, 3, hidden=16, depth=1)
+    fit_student(
+        student,
+        x,
+        y,
+        teacher_logits.float(),
+        temperature=2.0,
+        alpha=1.0,
+        config=TrainConfig(epochs=60, lr=3e-2, batch_size=8),
+        rng=0,
+    )
+    agree = student(x).argmax(1) == (y + 1) % 3
+    assert agree.float().mean().item() > 0.95
+
+
+def test_fit_student_stops_with_an_error_when_training_diverges():
+    x, y = _blobs()
+    student = mlp(4, 3, hidden=8, depth=1)
+    with torch.no_grad():
+        student[0].weight.mul_(1e38)
+    with pytest.raises(FloatingPointError, match=r"lr=0\.01"):
+        fit_student(
+            student,
+            x,
+            y,
+            torch.zeros(60, 3),
+            config=TrainConfig(epochs=2, lr=0.01),
+        )
+
+
 def test_fit_student_rejects_bad_input():
     x, y = _blobs()
-    student = MLP(4, 3, hidden=8, depth=1)
-    with pytest.raises(
-        ValueError, match=r"inputs must be a tensor of shape \(N, D\)"
-    ):
-        fit_student(student, x[0], y, epochs=1)
+    student = mlp(4, 3, hidden=8, depth=1)
+    config = TrainConfig(epochs=1)
+    with pytest.raises(ValueError, match=r"inputs must have shape \(N, D\)"):
+        fit_student(student, x[0], y, config=config)
     with pytest.raises(
         ValueError,
-        match=r"teacher_logits must have one row per input \(60\); got 5",
+        match=r"teacher_logits must have one row per row of inputs \(60\)",
     ):
-        fit_student(student, x, y, torch.zeros(5, 3), epochs=1)
+        fit_student(student, x, y, torch.zeros(5, 3), config=config)
+    with pytest.raises(ValueError, match="target must hold class indices"):
+        fit_student(student, x, y - 1, config=config)
+    with pytest.raises(ValueError, match="config must be a TrainConfig"):
+        fit_student(student, x, y, config={"epochs": 1})
 
 
 @pytest.mark.skipif(

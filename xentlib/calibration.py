@@ -32,6 +32,7 @@ Introduced in chapter 5; used in chapters 6 and 14.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
@@ -48,57 +49,76 @@ __all__ = [
 ]
 
 
+def _as_target(target, scores: torch.Tensor, name: str) -> torch.Tensor:
+    """``target`` as a tensor with one label per row of ``scores``."""
+    try:
+        target = torch.as_tensor(target, device=scores.device)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(
+            "target must be a tensor or array of labels; got"
+            f" {type(target).__name__}"
+        ) from err
+    if target.shape != scores.shape[:1]:
+        raise ValueError(
+            f"target must have shape ({scores.shape[0]},), one label per row"
+            f" of {name}; got {tuple(target.shape)}"
+        )
+    return target
+
+
+def _as_class_target(target, scores: torch.Tensor, name: str) -> torch.Tensor:
+    """Class indices in ``[0, C - 1]`` for the ``(N, C)`` ``scores``."""
+    target = _as_target(target, scores, name)
+    if (
+        target.is_floating_point()
+        or target.is_complex()
+        or (target.dtype == torch.bool)
+    ):
+        raise ValueError(
+            f"target must hold integer class indices; got dtype {target.dtype}"
+        )
+    if target.numel() and (
+        int(target.min()) < 0 or int(target.max()) >= scores.shape[1]
+    ):
+        raise ValueError(
+            f"target must hold class indices in [0, {scores.shape[1] - 1}];"
+            f" got values in [{int(target.min())}, {int(target.max())}]"
+        )
+    return target.long()
+
+
 def _confidence_and_outcome(prob, target) -> tuple[torch.Tensor, torch.Tensor]:
     prob = as_float_tensor(prob, "prob").detach()
-    target = torch.as_tensor(target, device=prob.device)
+    if prob.dim() not in (1, 2):
+        raise ValueError(
+            f"prob must have shape (N,) or (N, C); got {tuple(prob.shape)}"
+        )
     if prob.dim() == 1:
+        target = _as_target(target, prob, "prob")
         check_unit_interval(prob, "prob")
-        if target.shape != prob.shape:
-            raise ValueError(
-                f"target must have shape {tuple(prob.shape)} like prob; got"
-                f" {tuple(target.shape)}"
-            )
         if target.numel() and not bool(((target == 0) | (target == 1)).all()):
             raise ValueError(
                 "target must hold 0/1 labels when prob is 1-D (binary"
                 " calibration)"
             )
         return prob, target.to(prob.dtype)
-    if prob.dim() == 2:
-        check_distribution(prob, "prob")
-        if target.shape != prob.shape[:1]:
-            raise ValueError(
-                f"target must have shape ({prob.shape[0]},) of class indices;"
-                f" got {tuple(target.shape)}"
-            )
-        if target.is_floating_point():
-            raise ValueError(
-                "target must hold integer class indices; got dtype"
-                f" {target.dtype}"
-            )
-        if target.numel() and (
-            int(target.min()) < 0 or int(target.max()) >= prob.shape[1]
-        ):
-            raise ValueError(
-                f"target must hold class indices in [0, {prob.shape[1] - 1}]; "
-                f"got values in [{int(target.min())}, {int(target.max())}]"
-            )
-        confidence, predicted = prob.max(dim=1)
-        return confidence, (predicted == target).to(prob.dtype)
-    raise ValueError(
-        f"prob must have shape (N,) or (N, C); got {tuple(prob.shape)}"
-    )
+    check_distribution(prob, "prob")
+    target = _as_class_target(target, prob, "prob")
+    confidence, predicted = prob.max(dim=1)
+    return confidence, (predicted == target).to(prob.dtype)
 
 
 def reliability_curve(
     prob, target, n_bins: int = 15
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-bin mean confidence, observed frequency and count (the reliability diagram).
+    """Per-bin mean confidence, observed frequency and count (the
+    reliability diagram).
 
     Parameters
     ----------
     prob : Tensor of shape (N,) or (N, C)
-        Positive-class probabilities, or class probabilities (see the module docs).
+        Positive-class probabilities, or class probabilities (see the
+        module docs).
     target : Tensor of shape (N,)
         0/1 labels, or class indices.
     n_bins : int
@@ -109,7 +129,11 @@ def reliability_curve(
     confidence, frequency, count : Tensors of shape (n_bins,)
         Empty bins have count 0 and NaN confidence and frequency.
     """
-    if not isinstance(n_bins, int) or n_bins < 1:
+    if (
+        isinstance(n_bins, bool)
+        or not isinstance(n_bins, numbers.Integral)
+        or n_bins < 1
+    ):
         raise ValueError(f"n_bins must be a positive integer; got {n_bins!r}")
     confidence, outcome = _confidence_and_outcome(prob, target)
     inner = torch.linspace(
@@ -129,7 +153,14 @@ def reliability_curve(
 def expected_calibration_error(prob, target, n_bins: int = 15) -> float:
     """The expected calibration error (see the module docs for the formula).
 
-    Parameters are those of :func:`reliability_curve`. Returns a float in [0, 1].
+    Parameters are those of :func:`reliability_curve`. Returns a float in
+    [0, 1].
+
+    Examples
+    --------
+    >>> prob = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4]])
+    >>> round(expected_calibration_error(prob, torch.tensor([0, 0, 1])), 4)
+    0.3
     """
     confidence, frequency, count = reliability_curve(prob, target, n_bins)
     total = count.sum()
@@ -153,7 +184,8 @@ def fit_temperature(
     bounds: tuple[float, float] = (0.05, 20.0),
     iterations: int = 60,
 ) -> float:
-    r"""Temperature scaling: the :math:`T > 0` that minimises the cross-entropy of ``logits / T``.
+    r"""Temperature scaling: the :math:`T > 0` that minimises the
+    cross-entropy of ``logits / T``.
 
     Guo et al. (2017) recalibrate a trained classifier by dividing all its
     logits by one number :math:`T`, fitted on held-out data by minimising
@@ -168,7 +200,8 @@ def fit_temperature(
 
     .. math::
 
-        \frac{dL}{d\beta} = \frac{1}{N} \sum_i \bigl( \mathbb{E}_{p_i}[z_i] - z_{i y_i} \bigr),
+        \frac{dL}{d\beta} = \frac{1}{N} \sum_i
+        \bigl( \mathbb{E}_{p_i}[z_i] - z_{i y_i} \bigr),
         \qquad p_i = \mathrm{softmax}(\beta z_i),
 
     which increases with :math:`\beta`. So :math:`L` has a single minimum
@@ -205,21 +238,7 @@ def fit_temperature(
         )
     if not bool(torch.isfinite(logits).all()):
         raise ValueError("logits must be finite; got NaN or infinite values")
-    target = torch.as_tensor(target, device=logits.device)
-    if target.shape != logits.shape[:1]:
-        raise ValueError(
-            f"target must have shape ({logits.shape[0]},) of class indices;"
-            f" got {tuple(target.shape)}"
-        )
-    if target.is_floating_point() or target.dtype == torch.bool:
-        raise ValueError(
-            f"target must hold integer class indices; got dtype {target.dtype}"
-        )
-    if int(target.min()) < 0 or int(target.max()) >= logits.shape[1]:
-        raise ValueError(
-            f"target must hold class indices in [0, {logits.shape[1] - 1}]; "
-            f"got values in [{int(target.min())}, {int(target.max())}]"
-        )
+    target = _as_class_target(target, logits, "logits")
     try:
         t_min, t_max = (float(b) for b in bounds)
     except (TypeError, ValueError):

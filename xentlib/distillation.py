@@ -1,4 +1,5 @@
-"""Knowledge distillation: training a small network on a large one's softened predictions.
+"""Knowledge distillation: a small network trained on a large one's
+softened predictions.
 
 A trained classifier (the *teacher*) knows more than its top-1 answer: the
 probabilities it gives the wrong classes say which mistakes are plausible (a
@@ -8,15 +9,16 @@ teacher's probabilities softened by a temperature :math:`T`,
 
 .. math::
 
-    p^{T}_k = \\mathrm{softmax}(t / T)_k = \\frac{e^{t_k / T}}{\\sum_j e^{t_j / T}},
+    p^{T}_k = \\mathrm{softmax}(t / T)_k
+            = \\frac{e^{t_k / T}}{\\sum_j e^{t_j / T}},
 
 where :math:`t` are the teacher's logits; :math:`T > 1` lifts the small
 probabilities that a sharp teacher would otherwise round to zero.
 
-This module has the softened targets (:func:`soft_targets`), the distillation
-loss (:func:`distillation_loss`), the small multilayer perceptron
-(:class:`MLP`) that chapter 14 uses as teacher and student, and
-:func:`fit_student`, which trains a student with or without a teacher.
+This module has the softened targets (:func:`soft_targets`), the
+distillation loss (:func:`distillation_loss`) and :func:`fit_student`, which
+trains a student with or without a teacher. Chapter 14's teacher and student
+are :func:`xentlib.models.mlp` networks of two sizes.
 
 Introduced in chapter 14.
 """
@@ -29,12 +31,17 @@ import numbers
 import torch
 from torch import nn
 
-from ._validation import check_logits, check_reduction, reduce_rows
-from .losses import cross_entropy
-from .models import mlp
-from .training import TrainConfig, fit
+from ._validation import (
+    check_class_target,
+    check_finite,
+    check_float_tensor,
+    check_logits,
+    check_reduction,
+    reduce_rows,
+)
+from .training import History, TrainConfig, fit
 
-__all__ = ["MLP", "distillation_loss", "fit_student", "soft_targets"]
+__all__ = ["distillation_loss", "fit_student", "soft_targets"]
 
 
 def _check_temperature(temperature) -> float:
@@ -49,6 +56,16 @@ def _check_temperature(temperature) -> float:
             f" {temperature!r}"
         )
     return float(temperature)
+
+
+def _check_alpha(alpha) -> float:
+    if (
+        isinstance(alpha, bool)
+        or not isinstance(alpha, numbers.Real)
+        or not 0.0 <= alpha <= 1.0
+    ):
+        raise ValueError(f"alpha must be a number in [0, 1]; got {alpha!r}")
+    return float(alpha)
 
 
 def _check_logit_matrix(x, name: str) -> None:
@@ -104,7 +121,8 @@ def distillation_loss(
     alpha: float = 0.9,
     reduction: str = "mean",
 ) -> torch.Tensor:
-    r"""Hinton et al.'s distillation loss: softened teacher targets plus the hard labels.
+    r"""Hinton et al.'s distillation loss: softened teacher targets plus
+    the hard labels.
 
     For one example with student logits :math:`s`, teacher logits :math:`t`,
     label :math:`y` and temperature :math:`T`, write
@@ -123,7 +141,8 @@ def distillation_loss(
 
     .. math::
 
-        \frac{\partial}{\partial s_k}\, T^2\, \mathrm{KL}(p \,\|\, q) = T\,(q_k - p_k),
+        \frac{\partial}{\partial s_k}\, T^2\, \mathrm{KL}(p \,\|\, q)
+        = T\,(q_k - p_k),
 
     so the factor :math:`T^2` undoes the :math:`1/T^2` by which softening
     shrinks the gradients (one :math:`1/T` from the chain rule, and one
@@ -143,7 +162,8 @@ def distillation_loss(
         Class indices of shape ``(N,)``. Needed unless ``alpha`` is 1 (soft
         targets only).
     temperature : float
-        :math:`T > 0` of the soft term (the hard term always uses :math:`T = 1`).
+        :math:`T > 0` of the soft term (the hard term always uses
+        :math:`T = 1`).
     alpha : float
         Weight in [0, 1] of the soft term; ``alpha=0`` is plain cross-entropy
         with the labels.
@@ -165,64 +185,87 @@ def distillation_loss(
             f" {tuple(teacher_logits.shape)}"
         )
     temperature = _check_temperature(temperature)
-    if (
-        isinstance(alpha, bool)
-        or not isinstance(alpha, numbers.Real)
-        or not 0.0 <= alpha <= 1.0
-    ):
-        raise ValueError(f"alpha must be a number in [0, 1]; got {alpha!r}")
-    alpha = float(alpha)
+    alpha = _check_alpha(alpha)
     if target is None and alpha < 1.0:
         raise ValueError(
             "target is needed when alpha < 1 (the hard-label term has weight"
             f" 1 - alpha); got alpha={alpha}"
         )
+    if target is not None:
+        target = check_class_target(target, *student_logits.shape)
 
+    rows = _distillation_rows(
+        student_logits, teacher_logits, target, temperature, alpha
+    )
+    return reduce_rows(rows, reduction)
+
+
+def _distillation_rows(student_logits, teacher_logits, target, t, alpha):
+    """The loss of each row; the arguments are trusted."""
     rows = torch.zeros(
         student_logits.shape[0],
         dtype=student_logits.dtype,
         device=student_logits.device,
     )
     if alpha > 0.0:
-        log_q = torch.log_softmax(student_logits / temperature, dim=1)
+        log_q = torch.log_softmax(student_logits / t, dim=1)
         log_p = torch.log_softmax(
-            teacher_logits.detach().to(student_logits.dtype) / temperature,
-            dim=1,
+            teacher_logits.detach().to(student_logits.dtype) / t, dim=1
         )
         p = log_p.exp()
-        # 0 log 0 = 0: a class the teacher rules out (p = 0) contributes nothing.
-        kl = torch.where(
-            p > 0,
-            p * (log_p - log_q),
-            torch.zeros((), dtype=p.dtype, device=p.device),
-        ).sum(1)
-        rows = rows + alpha * temperature**2 * kl
+        # 0 log 0 = 0: a class the teacher rules out (p = 0) adds nothing.
+        kl = torch.where(p > 0, p * (log_p - log_q), 0.0).sum(1)
+        rows = rows + alpha * t**2 * kl
     if alpha < 1.0:
-        rows = rows + (1.0 - alpha) * cross_entropy(
+        hard = nn.functional.cross_entropy(
             student_logits, target, reduction="none"
         )
-    return reduce_rows(rows, reduction)
+        rows = rows + (1.0 - alpha) * hard
+    return rows
 
 
-class MLP(nn.Module):
-    """A multilayer perceptron returning logits: ``in_features -> hidden (ReLU) x depth -> num_classes``.
+def _check_labels(target, n_rows: int) -> None:
+    """Class indices whose range only the student's logits will tell."""
+    if not isinstance(target, torch.Tensor):
+        raise ValueError(
+            "target must be a torch.Tensor of class indices; got"
+            f" {type(target).__name__}"
+        )
+    if target.shape != (n_rows,):
+        raise ValueError(
+            f"target must have shape ({n_rows},), one class index per row"
+            f" of inputs; got {tuple(target.shape)}"
+        )
+    if target.numel() and int(target.min()) < 0:
+        raise ValueError(
+            f"target must hold class indices >= 0; got {int(target.min())}"
+        )
+    check_class_target(target, n_rows, max(int(target.max()) + 1, 1))
 
-    ``depth=0`` is a linear (softmax-regression) model. Chapter 14 uses a
-    wide one as the teacher and a narrow one as the student.
-    """
 
-    def __init__(
-        self,
-        in_features: int,
-        num_classes: int,
-        hidden: int = 256,
-        depth: int = 2,
-    ):
+def _n_outputs(student: nn.Module, inputs: torch.Tensor) -> int:
+    """The number of logits the student gives one input (evaluation mode,
+    no gradient): the number of classes the labels must fit."""
+    was_training = student.training
+    student.eval()
+    try:
+        with torch.no_grad():
+            return student(inputs[:1]).shape[-1]
+    finally:
+        student.train(was_training)
+
+
+class _WithTeacher(nn.Module):
+    """``forward(x, t)`` returns the student's logits on ``x`` beside the
+    teacher's rows ``t``, so that :func:`xentlib.training.fit` keeps the two
+    aligned in every mini-batch."""
+
+    def __init__(self, student: nn.Module):
         super().__init__()
-        self.net = mlp(in_features, num_classes, hidden=hidden, depth=depth)
+        self.student = student
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def forward(self, x: torch.Tensor, teacher: torch.Tensor):
+        return self.student(x), teacher
 
 
 def fit_student(
@@ -233,17 +276,17 @@ def fit_student(
     *,
     temperature: float = 4.0,
     alpha: float = 0.9,
-    epochs: int,
-    lr: float = 1e-2,
-) -> list[float]:
-    """Train ``student`` full batch with Adam, on the labels alone or with a teacher's soft targets.
+    config: TrainConfig,
+    rng: int | torch.Generator | None = None,
+) -> History:
+    """Train ``student`` in place, on the labels alone or with a teacher.
 
-    Without ``teacher_logits`` the loss is the cross-entropy with ``target``;
-    with them it is :func:`distillation_loss` at ``temperature`` and
-    ``alpha``. Everything else (optimiser, learning rate, epochs, full batch)
-    is the same, so the two are a fair comparison from the same initial
-    ``student``. Full-batch training keeps the teacher's rows aligned with the
-    inputs and makes the run deterministic. Used in chapter 14.
+    Without ``teacher_logits`` the loss is the cross-entropy with
+    ``target``; with them it is :func:`distillation_loss` at
+    ``temperature`` and ``alpha``. Everything else (the optimiser's
+    ``config``, the shuffling) is the same, so the two are a fair
+    comparison from the same initial ``student``. The teacher's rows travel
+    with their inputs through every mini-batch. Used in chapter 14.
 
     Parameters
     ----------
@@ -257,40 +300,69 @@ def fit_student(
         The teacher's logits on the same inputs, shape ``(N, C)``.
     temperature, alpha : float
         As in :func:`distillation_loss` (ignored without a teacher).
-    epochs : int
-        Full-batch Adam steps.
-    lr : float
-        Adam's learning rate.
+    config : TrainConfig
+        The optimiser's settings, as in :func:`xentlib.training.fit`
+        (``batch_size=None`` trains full batch, deterministically).
+    rng : int, torch.Generator or None
+        The shuffling order's randomness.
 
     Returns
     -------
-    list of float
+    History
         The training loss of each epoch.
+
+    Raises
+    ------
+    FloatingPointError
+        When training diverges (see :func:`xentlib.training.fit`).
     """
-    if not isinstance(inputs, torch.Tensor) or inputs.dim() != 2:
-        got = (
-            tuple(inputs.shape)
-            if isinstance(inputs, torch.Tensor)
-            else type(inputs).__name__
+    if not isinstance(student, nn.Module):
+        raise ValueError(
+            f"student must be a torch.nn.Module; got {type(student).__name__}"
         )
-        raise ValueError(f"inputs must be a tensor of shape (N, D); got {got}")
+    check_float_tensor(inputs, "inputs", "features")
+    if inputs.dim() != 2:
+        raise ValueError(
+            f"inputs must have shape (N, D); got {tuple(inputs.shape)}"
+        )
+    check_finite(inputs, "inputs")
     if teacher_logits is None:
-        loss_fn = cross_entropy
-    else:
-        _check_logit_matrix(teacher_logits, "teacher_logits")
-        if teacher_logits.shape[0] != inputs.shape[0]:
-            raise ValueError(
-                "teacher_logits must have one row per input"
-                f" ({inputs.shape[0]}); got {teacher_logits.shape[0]}"
-            )
-        teacher = teacher_logits.detach()
+        _check_labels(target, inputs.shape[0])
+        check_class_target(
+            target, inputs.shape[0], _n_outputs(student, inputs)
+        )
+        return fit(
+            student,
+            nn.functional.cross_entropy,
+            inputs,
+            target,
+            config=config,
+            rng=rng,
+        )
+    _check_logit_matrix(teacher_logits, "teacher_logits")
+    if teacher_logits.shape[0] != inputs.shape[0]:
+        raise ValueError(
+            "teacher_logits must have one row per row of inputs"
+            f" ({inputs.shape[0]}); got {teacher_logits.shape[0]}"
+        )
+    _check_labels(target, inputs.shape[0])
+    target = check_class_target(
+        target, inputs.shape[0], teacher_logits.shape[1]
+    )
+    temperature = _check_temperature(temperature)
+    alpha = _check_alpha(alpha)
 
-        def loss_fn(
-            output, labels
-        ):  # full batch: output's rows are teacher's rows
-            return distillation_loss(
-                output, teacher, labels, temperature=temperature, alpha=alpha
-            )
+    def loss_fn(output, labels):
+        student_logits, teacher = output
+        return _distillation_rows(
+            student_logits, teacher, labels, temperature, alpha
+        ).mean()
 
-    config = TrainConfig(epochs=epochs, lr=lr)
-    return fit(student, loss_fn, inputs, target, config=config).loss
+    return fit(
+        _WithTeacher(student),
+        loss_fn,
+        (inputs, teacher_logits.detach()),
+        target,
+        config=config,
+        rng=rng,
+    )
