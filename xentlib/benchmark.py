@@ -128,8 +128,15 @@ def time_interleaved(
     ``torch.cuda.synchronize``) is called before each clock reading, so that
     asynchronous devices are timed to completion.
     """
-    if not functions:
-        raise ValueError("functions must name at least one function to time")
+    if (
+        not isinstance(functions, dict)
+        or not functions
+        or not all(callable(f) for f in functions.values())
+    ):
+        raise ValueError(
+            "functions must be a dict of at least one name and function to"
+            f" time; got {functions!r}"
+        )
     if (
         isinstance(repeats, bool)
         or not isinstance(repeats, int)
@@ -178,6 +185,9 @@ def compare_losses(
     """
     from . import losses
 
+    _positive_int(rows, "rows")
+    _positive_int(classes, "classes")
+    _positive_int(repeats, "repeats")
     if loss not in ("cross_entropy", "binary_cross_entropy"):
         raise ValueError(
             "loss must be 'cross_entropy' or 'binary_cross_entropy'; got"
@@ -187,7 +197,7 @@ def compare_losses(
         raise ValueError(
             f"dtype must be one of {sorted(_DTYPES)}; got {dtype!r}"
         )
-    dev, dt = torch.device(device), _DTYPES[dtype]
+    dev, dt = _device(device), _DTYPES[dtype]
     g = torch.Generator().manual_seed(seed)
     x = (3 * torch.randn(rows, classes, generator=g)).to(dev, dt)
     x.requires_grad_()
@@ -269,7 +279,7 @@ def available_methods(device: str) -> list[str]:
     (and the first two their packages).
     """
     found = ["naive", "xentlib", "xentlib_recompute"]
-    if device.startswith("cuda"):
+    if _device(device).type == "cuda":
         for method, module in (
             ("xentlib_triton", "triton"),
             ("liger", "liger_kernel"),
@@ -337,6 +347,33 @@ def _one_pass(loss_fn, h, w, y, cuda, dev):
     return run
 
 
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    return value
+
+
+def _device(device) -> torch.device:
+    """A device that exists here (see :func:`xentlib.resolve_device`)."""
+    from .runtime import resolve_device
+
+    if not isinstance(device, (str, torch.device)):
+        raise ValueError(
+            f"device must be a string such as 'cpu' or 'cuda'; got {device!r}"
+        )
+    return resolve_device(device)
+
+
+def _check_chunk_size(chunk_size) -> None:
+    if chunk_size is not None:
+        _positive_int(chunk_size, "chunk_size")
+
+
+def _check_method(method) -> None:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+
+
 def _check_size(tokens, hidden, vocab, dtype, repeats, fewest=1):
     if dtype not in _DTYPES:
         raise ValueError(
@@ -372,8 +409,10 @@ def measure(
     gives the peak memory; ``repeats`` more passes (none for 0) give the
     median time and its range.
     """
+    _check_method(method)
     _check_size(tokens, hidden, vocab, dtype, repeats, fewest=0)
-    dev = torch.device(device)
+    _check_chunk_size(chunk_size)
+    dev = _device(device)
     cuda = dev.type == "cuda"
     result = Measurement(
         method=method,
@@ -488,12 +527,13 @@ def compare_methods(
     methods = (
         list(methods) if methods is not None else available_methods(device)
     )
-    unknown = set(methods) - set(METHODS)
-    if unknown:
+    if isinstance(methods, str) or not all(m in METHODS for m in methods):
         raise ValueError(
-            f"methods must be among {METHODS}; got {sorted(unknown)}"
+            f"methods must be a list of names among {METHODS}; got {methods!r}"
         )
     _check_size(tokens, hidden, vocab, dtype, repeats)
+    _check_chunk_size(chunk_size)
+    _device(device)
     size = dict(
         tokens=tokens,
         hidden=hidden,
@@ -538,6 +578,15 @@ def format_table(measurements: list[Measurement]) -> str:
     Times are the median and the range of the rounds; memory is the peak
     above the inputs, in MiB.
     """
+    if (
+        not isinstance(measurements, (list, tuple))
+        or not measurements
+        or not all(isinstance(m, Measurement) for m in measurements)
+    ):
+        raise ValueError(
+            "measurements must be a non-empty list of Measurement; got"
+            f" {measurements!r}"
+        )
     base = measurements[0]
 
     def ratio(a, b):

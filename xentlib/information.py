@@ -37,6 +37,16 @@ __all__ = [
 ]
 
 
+def _check_outcomes(p: torch.Tensor, name: str) -> None:
+    """A distribution needs at least one outcome (a last dimension of size 0
+    is not one)."""
+    if p.dim() > 0 and p.shape[-1] == 0:
+        raise ValueError(
+            f"{name} must have at least one outcome along its last dimension;"
+            f" got shape {tuple(p.shape)}"
+        )
+
+
 def _in_base(x: torch.Tensor, base: float | None) -> torch.Tensor:
     return x if base is None else x / math.log(base)
 
@@ -66,6 +76,7 @@ def _checked_pair(p, q, base):
     """Validate two distributions and a base (a public function's boundary)."""
     base = check_base(base)
     p, q = _pair(p, q)
+    _check_outcomes(p, "p")
     check_distribution(p, "p")
     check_distribution(q, "q")
     return p, q, base
@@ -114,6 +125,7 @@ def entropy(p, base: float | None = None) -> torch.Tensor:
     """
     base = check_base(base)
     p = as_float_tensor(p, "p")
+    _check_outcomes(p, "p")
     check_distribution(p, "p")
     # 0.0 - x rather than -x: a certain outcome has entropy +0.0, not -0.0.
     return _in_base(0.0 - torch.special.xlogy(p, p).sum(-1), base)

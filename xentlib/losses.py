@@ -224,7 +224,9 @@ def _index_gradient(logp, y, a, b, s, g):
     if b is None:
         # grad[i, y_i] -= 1 (scatter_add_ would copy a whole half-precision
         # tensor on the CPU)
-        minus_one = torch.tensor(-1.0, dtype=dt, device=grad.device)
+        # (torch.full, not torch.tensor: no copy from the host, which on a
+        # GPU would wait for the device)
+        minus_one = torch.full((), -1.0, dtype=dt, device=grad.device)
         rows = torch.arange(n_rows, device=grad.device)
         grad.index_put_((rows, y), minus_one, accumulate=True)
         return grad.mul_(mass[:, None].to(dt) if mass.dim() else mass)

@@ -502,7 +502,7 @@ class _VocabParallelCrossEntropy(torch.autograd.Function):
             [
                 torch.where(in_slice, picked, 0.0),
                 in_slice.to(z.dtype),
-                torch.tensor([z.shape[1]], dtype=z.dtype, device=z.device),
+                torch.full((1,), z.shape[1], dtype=z.dtype, device=z.device),
             ]
         )
         dist.all_reduce(shared, op=dist.ReduceOp.SUM, group=group)
@@ -716,6 +716,9 @@ def vocab_slices(vocab_size: int, world_size: int) -> list[tuple[int, int]]:
 
     Returns (start, stop) pairs whose sizes differ by at most one.
     """
+    for name, n in (("vocab_size", vocab_size), ("world_size", world_size)):
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise ValueError(f"{name} must be an integer; got {n!r}")
     if vocab_size < world_size or world_size < 1:
         raise ValueError(
             f"vocab_size ({vocab_size}) must be at least world_size"
