@@ -17,7 +17,7 @@ from xentlib.attacks import (
 )
 from xentlib.losses import cross_entropy
 from xentlib.models import mlp
-from xentlib.training import accuracy, fit, predict
+from xentlib.training import TrainConfig, accuracy, fit, predict
 
 
 def small_mlp(seed=0, d=12, classes=3, dtype=torch.float32):
@@ -188,10 +188,8 @@ def trained():
         cross_entropy,
         x,
         y,
-        epochs=60,
-        lr=3e-2,
-        batch_size=100,
-        generator=torch.Generator().manual_seed(0),
+        config=TrainConfig(epochs=60, lr=3e-2, batch_size=100),
+        rng=torch.Generator().manual_seed(0),
     )
     return model, x, y
 

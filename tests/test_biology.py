@@ -33,7 +33,7 @@ from xentlib.biology import (
     threshold_label_sets,
     top1_label_sets,
 )
-from xentlib.training import fit, predict
+from xentlib.training import TrainConfig, fit, predict
 
 
 def _sklearn_unpenalised(x, y, sample_weight=None):
@@ -186,9 +186,13 @@ def test_gradient_descent_on_cross_entropy_reaches_the_maximum_likelihood_thresh
     x, y = _rule_data(2000)
     model = StabilityLogistic(x.mean().item(), x.std().item()).double()
     history = fit(
-        model, xentlib.binary_cross_entropy, x, y, epochs=300, lr=0.1
+        model,
+        xentlib.binary_cross_entropy,
+        x,
+        y,
+        config=TrainConfig(epochs=300, lr=0.1),
     )
-    assert history[-1] < history[0]
+    assert history.loss[-1] < history.loss[0]
     w, b = fit_logistic_newton(x, y).tolist()
     assert model.threshold() == pytest.approx(-b / w, abs=1e-3)
     assert model.coefficients()[0] == pytest.approx(w, rel=1e-3)
@@ -422,18 +426,17 @@ def test_sigmoid_heads_learn_two_compartment_sets_that_a_softmax_cannot():
         xentlib.cross_entropy,
         x[:800],
         soft_targets(y[:800]),
-        epochs=80,
-        lr=5e-2,
+        config=TrainConfig(epochs=80, lr=5e-2),
     )
     loss_sig = fit(
         sigmoid_net,
         xentlib.binary_cross_entropy,
         x[:800],
         y[:800],
-        epochs=80,
-        lr=5e-2,
+        config=TrainConfig(epochs=80, lr=5e-2),
     )
-    assert loss_soft[-1] < loss_soft[0] and loss_sig[-1] < loss_sig[0]
+    assert loss_soft.loss[-1] < loss_soft.loss[0]
+    assert loss_sig.loss[-1] < loss_sig.loss[0]
     dual = data.is_dual[800:]
     test_y = y[800:][dual]
     soft_pred = top1_label_sets(

@@ -285,7 +285,7 @@ def test_fit_fair_logistic_minimises_fair_binary_cross_entropy():
     # The fast training path must be the public loss: replay it with xentlib.training.fit.
     from torch import nn
 
-    from xentlib.training import fit
+    from xentlib.training import TrainConfig, fit
 
     x, y, group = _biased_problem(300)
     x = x.double()
@@ -300,8 +300,7 @@ def test_fit_fair_logistic_minimises_fair_binary_cross_entropy():
         ),
         x,
         torch.stack([y.double(), group.double()], 1),
-        epochs=15,
-        lr=0.05,
+        config=TrainConfig(epochs=15, lr=0.05),
     )
     for a, b in zip(trained.parameters(), replay.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)

@@ -28,7 +28,7 @@ from xentlib.imbalance import (
     simulate_binding_screen,
     weighted_bce_minimiser,
 )
-from xentlib.training import fit
+from xentlib.training import TrainConfig, fit
 
 
 def reference_focal_loss(x, y, alpha, gamma):
@@ -206,10 +206,9 @@ def test_focal_loss_decreases_when_a_model_is_trained_with_it():
         lambda z, t: focal_loss(z.squeeze(-1), t, alpha=0.25),
         screen.descriptors,
         screen.label,
-        epochs=30,
-        lr=0.05,
+        config=TrainConfig(epochs=30, lr=0.05),
     )
-    assert history[-1] < 0.5 * history[0]
+    assert history.loss[-1] < 0.5 * history.loss[0]
 
 
 # ------------------------------------------------------------------ what each loss asks for

@@ -1,4 +1,5 @@
-"""Logistic and softmax regression: gradients against autograd, fits against scikit-learn, bad input."""
+"""Logistic and softmax regression: gradients against autograd, fits
+against scikit-learn, the stratified split, divergence and bad input."""
 
 import numpy as np
 import pytest
@@ -43,7 +44,7 @@ def _multiclass_data(n=90, d=5, c=3, seed=0):
     return x, y, g
 
 
-# --- losses --------------------------------------------------------------------------------------
+# --- losses ------------------------------------------------------------------
 
 
 def test_logistic_loss_without_penalty_matches_sklearn_log_loss():
@@ -97,7 +98,7 @@ def test_softmax_loss_without_penalty_matches_sklearn_log_loss():
     )
 
 
-def test_two_class_softmax_regression_is_logistic_regression_on_the_logit_difference():
+def test_two_class_softmax_regression_is_logistic_on_the_logit_gap():
     x, y, g = _binary_data()
     w, b = (
         torch.randn(4, generator=g, dtype=D64),
@@ -117,14 +118,12 @@ def test_two_class_softmax_regression_is_logistic_regression_on_the_logit_differ
     torch.testing.assert_close(gb[1], lb, rtol=1e-12, atol=1e-15)
 
 
-# --- gradients -----------------------------------------------------------------------------------
+# --- gradients ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize("with_bias", [True, False])
 @pytest.mark.parametrize("l2", [0.0, 0.05])
-def test_logistic_gradient_is_mean_of_prediction_minus_label_times_x_as_autograd_finds(
-    with_bias, l2
-):
+def test_logistic_gradient_is_prediction_minus_label_times_x(with_bias, l2):
     x, y, g = _binary_data(seed=1)
     w = (2 * torch.randn(4, generator=g, dtype=D64)).requires_grad_()
     b = torch.tensor(0.5, dtype=D64, requires_grad=True) if with_bias else None
@@ -145,9 +144,7 @@ def test_logistic_gradient_is_mean_of_prediction_minus_label_times_x_as_autograd
 
 @pytest.mark.parametrize("with_bias", [True, False])
 @pytest.mark.parametrize("l2", [0.0, 0.05])
-def test_softmax_gradient_is_mean_of_p_minus_onehot_times_x_as_autograd_finds(
-    with_bias, l2
-):
+def test_softmax_gradient_is_p_minus_onehot_times_x(with_bias, l2):
     x, y, g = _multiclass_data(c=4, seed=2)
     w = (2 * torch.randn(4, 5, generator=g, dtype=D64)).requires_grad_()
     b = (
@@ -194,7 +191,8 @@ def test_gradient_lipschitz_bound_is_at_least_every_hessian_eigenvalue():
             theta,
         )
         assert torch.linalg.eigvalsh(hess).max().item() <= bound + 1e-12
-    # at zero weights every example has curvature 1/4, so the bound (without penalty) is attained
+    # at zero weights every example has curvature 1/4, so the bound (without
+    # penalty) is attained
     hess0 = torch.autograd.functional.hessian(
         lambda t: logistic_regression_loss(x, y, t[:3], t[3]),
         torch.zeros(4, dtype=D64),
@@ -218,7 +216,7 @@ def test_gradient_lipschitz_bound_is_at_least_every_hessian_eigenvalue():
         )
 
 
-# --- gradient descent ----------------------------------------------------------------------------
+# --- gradient descent --------------------------------------------------------
 
 
 def test_gradient_descent_with_step_one_over_l_never_increases_the_objective():
@@ -259,7 +257,7 @@ def test_one_step_is_the_analytic_gradient_step():
 @pytest.fixture(scope="module")
 def breast_cancer():
     data = load_breast_cancer()
-    return standardised_split(data.data, data.target, test_size=0.25, seed=0)
+    return standardised_split(data.data, data.target, test_size=0.25, rng=0)
 
 
 def test_logistic_regression_matches_sklearn_under_the_same_l2_penalty(
@@ -281,7 +279,7 @@ def test_logistic_regression_matches_sklearn_under_the_same_l2_penalty(
     )
 
 
-def test_softmax_regression_matches_sklearn_multinomial_on_a_well_conditioned_problem():
+def test_softmax_regression_matches_sklearn_multinomial_when_well_posed():
     x, y, _ = _multiclass_data(n=300, d=4, c=3, seed=5)
     C = 0.5
     fit = fit_softmax_regression(x, y, l2=1 / (C * len(x)), steps=1000)
@@ -338,7 +336,7 @@ def test_standardised_split_scales_with_training_statistics_and_stratifies():
     x[:, 2] = 1.0  # a constant column stays finite
     y = np.r_[np.zeros(150, dtype=int), np.ones(50, dtype=int)]
     x_train, x_test, y_train, y_test = standardised_split(
-        x, y, test_size=0.25, seed=3
+        x, y, test_size=0.25, rng=3
     )
     assert x_train.dtype == D64 and y_train.dtype == torch.long
     assert x_train.shape == (150, 3) and x_test.shape == (50, 3)
@@ -373,7 +371,7 @@ def test_fits_run_on_cuda_and_agree_with_the_cpu():
     )
 
 
-# --- input validation ----------------------------------------------------------------------------
+# --- input validation --------------------------------------------------------
 
 
 def test_bad_inputs_raise_value_errors_that_name_the_argument():
@@ -388,7 +386,9 @@ def test_bad_inputs_raise_value_errors_that_name_the_argument():
         ValueError, match="features must be a floating-point torch.Tensor"
     ):
         logistic_regression_gradient(x.numpy(), y, w)
-    with pytest.raises(ValueError, match="features contains NaN"):
+    with pytest.raises(
+        ValueError, match="features contains NaN or infinite values"
+    ):
         logistic_regression_loss(torch.full_like(x, float("nan")), y, w)
     with pytest.raises(
         ValueError,
@@ -400,7 +400,7 @@ def test_bad_inputs_raise_value_errors_that_name_the_argument():
         logistic_regression_loss(x, y[:-1], w)
     with pytest.raises(
         ValueError,
-        match=r"target must hold labels in \[0, 1\].*got values in \[0, 2\]",
+        match=r"target must hold labels .* in \[0, 1\]; got values in \[0, 2",
     ):
         fit_logistic_regression(x, 2 * y)
     with pytest.raises(
@@ -429,7 +429,7 @@ def test_bad_inputs_raise_value_errors_that_name_the_argument():
         fit_logistic_regression(x, y, steps=2.5)
     with pytest.raises(
         ValueError,
-        match="lr must be a positive number, or None for 1/L; got 0",
+        match="lr must be a finite positive number, or None for 1/L; got 0",
     ):
         fit_logistic_regression(x, y, lr=0)
     with pytest.raises(
@@ -457,12 +457,14 @@ def test_bad_class_targets_raise_value_errors():
     with pytest.raises(
         ValueError,
         match=(
-            r"weight must have shape \(C, 5\), one row per class; got \(3, 4\)"
+            r"weight must be a floating-point tensor of shape \(C, 5\), one"
+            r" row per class; got \(3, 4\)"
         ),
     ):
         softmax_regression_loss(x, y, torch.zeros(3, 4, dtype=D64))
     with pytest.raises(
-        ValueError, match=r"bias must have shape \(3,\); got \(2,\)"
+        ValueError,
+        match=r"bias must have shape \(3,\) \(one per row of weight\); got",
     ):
         softmax_regression_gradient(x, y, w, torch.zeros(2, dtype=D64))
     with pytest.raises(
@@ -475,3 +477,99 @@ def test_bad_class_targets_raise_value_errors():
         fit_softmax_regression(x, y, n_classes=2)
     with pytest.raises(ValueError, match="test_size must be a fraction in"):
         standardised_split(x.numpy(), y.numpy(), test_size=1.5)
+
+
+def test_bad_options_name_the_argument():
+    x, y, _ = _binary_data()
+    with pytest.raises(ValueError, match="fit_intercept must be True or"):
+        fit_logistic_regression(x, y, fit_intercept="yes")
+    with pytest.raises(ValueError, match="record_path must be True or"):
+        fit_logistic_regression(x, y, record_path=1)
+    with pytest.raises(ValueError, match="init contains NaN"):
+        fit_logistic_regression(x, y, init=torch.full((5,), float("nan")))
+    with pytest.raises(ValueError, match="weight contains NaN"):
+        logistic_regression_loss(x, y, torch.full((4,), float("inf")))
+    with pytest.raises(ValueError, match="n_classes must be an integer"):
+        fit_softmax_regression(x, y.long(), n_classes=2.5)
+    with pytest.raises(ValueError, match="features contains NaN"):
+        standardised_split(np.full((4, 2), np.nan), np.array([0, 1, 0, 1]))
+    with pytest.raises(ValueError, match="target must hold integer class"):
+        standardised_split(np.ones((4, 2)), np.array([0.0, 1.0, 0.5, 1.0]))
+    with pytest.raises(ValueError, match="test_size must leave at least"):
+        standardised_split(
+            np.ones((4, 2)), np.array([0, 1, 0, 1]), test_size=0.9
+        )
+
+
+# --- divergence --------------------------------------------------------------
+
+
+def test_gradient_descent_with_a_huge_step_stops_naming_the_learning_rate():
+    x, y, _ = _binary_data()
+    with pytest.raises(FloatingPointError, match=r"lr=1e\+300"):
+        fit_logistic_regression(x, y, l2=0.1, steps=500, lr=1e300)
+    xm, ym, _ = _multiclass_data()
+    with pytest.raises(FloatingPointError, match="diverged"):
+        fit_softmax_regression(xm, ym, l2=0.1, steps=500, lr=1e300)
+
+
+def test_a_large_but_finite_objective_is_not_divergence():
+    x, y, _ = _binary_data()
+    fit = fit_logistic_regression(x, y, steps=50, lr=50.0)
+    assert torch.isfinite(fit.losses).all()
+
+
+def test_linear_model_fit_is_frozen():
+    fit = fit_logistic_regression(*_binary_data()[:2], steps=1)
+    with pytest.raises(AttributeError):
+        fit.lr = 2.0
+
+
+# --- the stratified split ----------------------------------------------------
+
+
+def test_standardised_split_keeps_class_proportions_like_sklearn():
+    from sklearn.model_selection import train_test_split
+
+    data = load_breast_cancer()
+    for rng in range(5):
+        _, x_test, _, y_test = standardised_split(
+            data.data, data.target, test_size=0.25, rng=rng
+        )
+        _, _, _, sk_test = train_test_split(
+            data.data,
+            data.target,
+            test_size=0.25,
+            random_state=rng,
+            stratify=data.target,
+        )
+        assert len(y_test) == len(sk_test) == 143
+        assert abs(int(y_test.sum()) - int(sk_test.sum())) <= 1
+
+
+def test_standardised_split_is_a_partition_and_repeats_for_a_seed():
+    x = np.arange(60.0).reshape(30, 2)
+    y = np.r_[np.zeros(20, dtype=int), np.ones(10, dtype=int)]
+    a = standardised_split(x, y, test_size=0.3, rng=4)
+    b = standardised_split(x, y, test_size=0.3, rng=4)
+    c = standardised_split(x, y, test_size=0.3, rng=5)
+    for u, v in zip(a, b):
+        assert torch.equal(u, v)
+    assert not torch.equal(a[1], c[1])
+    # both parts are scaled alike, so together their first column is an
+    # affine image of 0, 2, ..., 58: thirty distinct, equally spaced values
+    column = torch.cat([a[0][:, 0], a[1][:, 0]]).sort().values
+    gaps = column.diff()
+    assert len(column) == 30 and gaps.min() > 0
+    torch.testing.assert_close(gaps, gaps.mean().expand(29))
+    assert sorted(a[3].tolist()) == [0] * 6 + [1] * 3
+
+
+def test_standardised_split_draws_from_a_given_generator():
+    x, y = (
+        np.ones((10, 1)),
+        np.r_[np.zeros(5, dtype=int), np.ones(5, dtype=int)],
+    )
+    g = torch.Generator().manual_seed(0)
+    first = standardised_split(x, y, rng=g)[3]
+    assert torch.equal(first, standardised_split(x, y, rng=0)[3])

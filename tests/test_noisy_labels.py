@@ -604,7 +604,7 @@ def test_fit_and_evaluate_restores_the_best_epoch():
     "kwargs, match",
     [
         ({"epochs": -1}, "epochs must be a non-negative integer"),
-        ({"epochs": 2, "lr": 0.0}, "lr must be positive"),
+        ({"epochs": 2, "lr": 0.0}, "lr must be a finite positive number"),
         (
             {"epochs": 2, "restore_best": "best"},
             "restore_best must be None, 'min' or 'max'",

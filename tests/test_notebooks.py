@@ -47,7 +47,8 @@ def test_chapter_opens_with_a_title_and_a_parameters_cell(path):
 def test_chapter_installs_xentlib_from_the_books_repository_when_missing(path):
     # The repository and branch come from _config.yml, the one place that names
     # them: the Colab button opens the chapter from that branch, and its setup
-    # cell installs xentlib from the same branch, so notebook and library match.
+    # cell installs xentlib from the same branch, so notebook and library
+    # match.
     repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
     setup = [
         c
@@ -84,7 +85,8 @@ def test_chapter_number_matches_its_file_and_place_in_the_book(path):
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_exercise_solutions_are_folded_away(path):
-    # A solution is revealed on demand (a dropdown), never printed beside its question.
+    # A solution is revealed on demand (a dropdown), never printed beside
+    # its question.
     text = "\n".join(
         c.source
         for c in nbformat.read(path, as_version=4).cells
@@ -105,7 +107,8 @@ def test_exercise_solutions_are_folded_away(path):
 
 
 def test_every_bibliography_entry_is_cited():
-    # The bibliography page lists the cited works only; an uncited entry would silently vanish.
+    # The bibliography page lists the cited works only; an uncited entry
+    # would silently vanish.
     keys = set(
         re.findall(
             r"^@\w+\{([^,\s]+),",
@@ -145,3 +148,81 @@ def test_chapter_reads_well(path):
     assert "xentlib.record(" in "\n".join(
         c.source for c in nb.cells if c.cell_type == "code"
     )
+
+
+def _code_cells(path):
+    return [
+        (i, c)
+        for i, c in enumerate(nbformat.read(path, as_version=4).cells)
+        if c.cell_type == "code"
+    ]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_results_are_recorded_only_in_bookkeeping_cells(path):
+    # Recording is bookkeeping, not the lesson: it lives in short cells
+    # tagged remove-input, which the site hides (STYLE.md).
+    teaching = [
+        i
+        for i, cell in _code_cells(path)
+        if "record(" in cell.source
+        and "remove-input" not in cell.metadata.get("tags", [])
+    ]
+    assert not teaching, (
+        f"{path.name}: cells {teaching} call xentlib.record but are not "
+        "tagged remove-input; move the recording into a bookkeeping cell"
+    )
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_bookkeeping_cells_do_not_end_in_a_value_that_would_show(path):
+    import ast
+
+    shown = []
+    for i, cell in _code_cells(path):
+        if "remove-input" not in cell.metadata.get("tags", []):
+            continue
+        body = ast.parse(cell.source).body
+        last = body[-1] if body else None
+        if isinstance(last, ast.Expr) and not (
+            isinstance(last.value, ast.Call)
+            and getattr(last.value.func, "id", "") == "print"
+        ):
+            shown.append(i)
+    assert not shown, (
+        f"{path.name}: bookkeeping cells {shown} end in an expression whose "
+        "value would appear on the page; assign it or end with `;`-free code"
+    )
+
+
+#: Words that talk about the book's machinery rather than to the reader.
+MACHINERY = re.compile(
+    r"the book asks|the plan\b|recorded (?:as|under)\s*`|\bthe tests\b"
+    r"|tests/|expected/|regression test|time budget",
+    re.IGNORECASE,
+)
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_prose_talks_to_the_reader_not_about_the_books_machinery(path):
+    import json
+
+    expected = ROOT / "tests" / "expected" / f"{path.stem}.json"
+    keys = (
+        set(json.loads(expected.read_text())) if expected.is_file() else set()
+    )
+    problems = []
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type != "markdown":
+            continue
+        prose = re.sub(r"\{glue(?::\w+)?\}`[^`]*`", "", cell.source)
+        for name in re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`", prose):
+            if name in keys:
+                problems.append(f"names the recorded result `{name}`")
+        for match in MACHINERY.finditer(prose):
+            start = max(0, match.start() - 40)
+            problems.append(
+                f"talks about the machinery: "
+                f"{prose[start : match.end() + 40]!r}"
+            )
+    assert not problems, f"{path.name}:\n" + "\n".join(problems)

@@ -107,7 +107,7 @@ def test_results_are_extracted_exactly_from_an_executed_notebook():
         extract_results(nb)
 
 
-def test_comparison_names_the_chapter_the_result_the_value_and_the_expectation():
+def test_comparison_names_the_chapter_result_value_and_expectation():
     expected = {
         "a": {"value": 1.0, "rtol": 0.0, "atol": 0.01},
         "b": {"value": 0.5, "atol": 1.0, "max": 0.9},
@@ -145,7 +145,7 @@ def test_expectation_files_are_well_formed(root):
             )
 
 
-def test_regenerating_expectations_keeps_tolerances_and_refuses_to_break_bounds(
+def test_regenerating_keeps_tolerances_and_refuses_to_break_bounds(
     tmp_path,
 ):
     from xentlib.book import ChapterRun, load_expected, write_expected

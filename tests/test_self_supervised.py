@@ -29,7 +29,7 @@ from xentlib.self_supervised import (
     sample_crops,
     split_mask,
 )
-from xentlib.training import accuracy, fit, predict
+from xentlib.training import TrainConfig, accuracy, fit, predict
 
 
 @pytest.fixture(scope="module")
@@ -361,17 +361,15 @@ def _pretext_run(seed):
         model,
         rotation_loss,
         _oriented_images(),
-        epochs=10,
-        lr=2e-2,
-        batch_size=16,
-        generator=torch.Generator().manual_seed(seed),
+        config=TrainConfig(epochs=10, lr=2e-2, batch_size=16),
+        rng=torch.Generator().manual_seed(seed),
     )
     return model, history
 
 
 def test_the_pretext_loss_decreases_and_the_turn_is_learned_on_a_tiny_set():
     model, history = _pretext_run(0)
-    assert history[-1] < 0.5 * history[0]
+    assert history.loss[-1] < 0.5 * history.loss[0]
     x = _oriented_images(seed=1)
     _, labels = rotation_batch(x)
     assert accuracy(predict(model, x), labels) > 0.9

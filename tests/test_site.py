@@ -1,4 +1,4 @@
-"""The website as a reader meets it: every page opened in headless Chromium with the network off.
+"""The website as a reader meets it: every page in headless Chromium, offline.
 
 Each page of the table of contents (and the index) must load without a
 JavaScript error or a request to another server, render all of its math,
@@ -24,7 +24,8 @@ import yaml
 
 from xentlib.book import _toc_files, build_site, execute_book, find_root
 
-# The site is rendered from the executed chapters: these tests go with the chapter regression.
+# The site is rendered from the executed chapters: these tests go with the
+# chapter regression.
 pytestmark = pytest.mark.chapters
 
 ROOT = find_root(__file__)
@@ -116,26 +117,16 @@ def _ids(path: Path) -> set[str]:
     return _ids_cache[path]
 
 
-# Runs in the page after MathJax has finished: everything the checks need, in one call.
-INSPECT = """() => {
-  const out = {};
-  const mathNodes = [...document.querySelectorAll('span.math, div.math')];
-  out.math = mathNodes.length;
-  out.unrendered = mathNodes.filter(n => !n.querySelector('mjx-container')).map(n => n.textContent.slice(0, 80));
-  out.mathErrors = [...document.querySelectorAll('mjx-merror, [data-mjx-error]')].map(n => n.textContent.slice(0, 80));
-  const main = document.querySelector('main') || document.body;
-  const clone = main.cloneNode(true);
-  clone.querySelectorAll('pre, code, script, style, mjx-container, .cell_output, .output').forEach(n => n.remove());
-  out.text = clone.textContent;
-  out.links = [...document.querySelectorAll('a[href]')].map(a => a.href);
-  out.images = [...document.querySelectorAll('img')].map(i => ({src: i.src, ok: i.complete && i.naturalWidth > 0}));
-  out.outputs = [...document.querySelectorAll('.cell_output pre, .output pre')].map(n => n.textContent);
-  out.bookNotes = [...document.querySelectorAll('dl.py.function, dl.py.class')].map(dl => ({
-    id: (dl.querySelector('dt') || {}).id || '',
-    linked: [...dl.querySelectorAll(':scope > dd > p')].some(p => p.textContent.startsWith('In the book:')
-              && p.querySelector('a[href*="chapters/"]'))}));
-  return out;
-}"""
+# Runs in the page after MathJax has finished: what the checks need.
+
+
+def _script(name: str) -> str:
+    """A function in a .js file beside this one, without its comment lines."""
+    lines = (Path(__file__).parent / name).read_text().splitlines()
+    return "\n".join(ln for ln in lines if not ln.startswith("//")).strip()
+
+
+INSPECT = _script("site_inspect.js")
 
 RAW_MARKUP = [
     (re.compile(r"\$[^$\s][^$\n]{0,200}?\$"), "raw $...$ math"),
@@ -242,6 +233,15 @@ def test_page_works_offline_in_a_real_browser(page, site, browser):
             problems.append(
                 f"progress bar printed state by state: {sorted(repeated)}"
             )
+    problems += [
+        f"display equation wider than the text column: {t!r}"
+        for t in info["wideMath"]
+    ]
+    problems += [
+        f"code or output wider than its box (sideways scroll): {t!r}"
+        for t in info["wideCode"]
+    ]
+    problems += [f"stderr output on the page: {t!r}" for t in info["stderr"]]
     if page == "api":
         unlinked = [
             n["id"]
@@ -291,3 +291,110 @@ def test_math_is_served_by_the_site_itself(site):
                 f"{page} loads a script from another server: {src}"
             )
     assert (site / "_static" / "mathjax" / "tex-chtml.js").is_file()
+
+
+PHONE_OVERFLOW = _script("site_phone_overflow.js")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_does_not_scroll_sideways_on_a_phone(page, site, browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith("file:")
+            else route.abort()
+        ),
+    )
+    tab = context.new_page()
+    tab.goto(_page_file(page).as_uri(), wait_until="load")
+    tab.evaluate(
+        "() => window.MathJax && window.MathJax.startup ?"
+        " window.MathJax.startup.promise.then(() => true) : true"
+    )
+    found = tab.evaluate(PHONE_OVERFLOW)
+    context.close()
+    assert found["overflow"] == 0, (
+        f"{page}: at 390 px the page scrolls sideways by "
+        f"{found['overflow']} px; sticking out: {found['culprits']}"
+    )
+
+
+def _executed(stem: str):
+    import nbformat
+
+    return nbformat.read(ROOT / "_build" / "executed" / f"{stem}.ipynb", 4)
+
+
+def _output_text(output) -> str:
+    if output.get("output_type") == "stream":
+        return output.get("text", "") if output["name"] == "stdout" else ""
+    data = output.get("data", {})
+    if set(data) & {"text/html", "image/png", "image/svg+xml"}:
+        return ""  # rendered as HTML or a figure, not as text
+    return data.get("text/plain", "")
+
+
+CHAPTER_STEMS = [Path(p).name for p in PAGES if p.startswith("chapters/")]
+COLUMNS = 79
+
+
+@pytest.mark.parametrize("stem", CHAPTER_STEMS)
+def test_executed_chapter_has_no_stray_value_and_no_overlong_line(stem, site):
+    problems = []
+    for i, cell in enumerate(_executed(stem).cells):
+        if cell.cell_type != "code":
+            continue
+        tags = cell.metadata.get("tags", [])
+        if "remove-output" in tags or "remove-cell" in tags:
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("metadata", {}).get("scrapbook"):
+                continue  # a glued value: never shown where it is made
+            kind = output.get("output_type")
+            text = _output_text(output)
+            if "remove-input" in tags and (text or kind != "stream"):
+                problems.append(
+                    f"cell {i}: a bookkeeping cell (remove-input) shows "
+                    f"output {(text or kind)[:60]!r}"
+                )
+            elif kind == "execute_result" and text:
+                problems.append(f"cell {i}: stray value {text[:60]!r}")
+            for line in text.splitlines():
+                if len(line) > COLUMNS:
+                    problems.append(
+                        f"cell {i}: printed line of {len(line)} characters "
+                        f"(at most {COLUMNS}): {line[:60]!r}"
+                    )
+    assert not problems, f"{stem}:\n" + "\n".join(problems[:40])
+
+
+def test_contact_sheet_shows_the_first_screen_of_every_page(site):
+    from PIL import Image, ImageDraw
+
+    shots = [SHOTS / f"{page.replace('/', '__')}.png" for page in PAGES]
+    if not any(shot.is_file() for shot in shots):
+        pytest.skip("no screenshots: the browser tests did not run")
+    missing = [shot.name for shot in shots if not shot.is_file()]
+    assert not missing, f"pages without a screenshot: {missing}"
+    columns, tile, label = 4, (320, 225), 22
+    rows = -(-len(shots) // columns)
+    sheet = Image.new(
+        "RGB", (columns * tile[0], rows * (tile[1] + label)), "white"
+    )
+    draw = ImageDraw.Draw(sheet)
+    for k, (page, shot) in enumerate(zip(PAGES, shots)):
+        with Image.open(shot) as im:
+            first_screen = im.convert("RGB").crop((0, 0, 1280, 900))
+        x, y = (k % columns) * tile[0], (k // columns) * (tile[1] + label)
+        sheet.paste(first_screen.resize(tile), (x, y + label))
+        draw.rectangle(
+            [x, y + label, x + tile[0] - 1, y + label + tile[1]],
+            outline="gray",
+        )
+        draw.text((x + 4, y + 4), page.removeprefix("chapters/"), fill="black")
+    out = SHOTS.parent / "contact_sheet.png"
+    sheet.save(out)
+    with Image.open(out) as im:
+        assert im.size == sheet.size

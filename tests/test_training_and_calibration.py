@@ -11,7 +11,7 @@ from xentlib.calibration import (
     fit_temperature,
     reliability_curve,
 )
-from xentlib.training import accuracy, fit, predict
+from xentlib.training import TrainConfig, accuracy, fit, predict
 
 
 def _blobs(n=200, seed=0):
@@ -28,9 +28,15 @@ def test_fit_decreases_the_loss_on_a_separable_problem():
     x, y = _blobs()
     torch.manual_seed(0)
     model = nn.Linear(2, 2).double()
-    history = fit(model, xentlib.cross_entropy, x, y, epochs=50, lr=0.1)
-    assert len(history) == 50
-    assert history[-1] < 0.5 * history[0]
+    history = fit(
+        model,
+        xentlib.cross_entropy,
+        x,
+        y,
+        config=TrainConfig(epochs=50, lr=0.1),
+    )
+    assert len(history.loss) == 50
+    assert history.loss[-1] < 0.5 * history.loss[0]
     assert accuracy(predict(model, x), y) > 0.95
 
 
@@ -46,9 +52,8 @@ def test_fit_repeats_exactly_under_the_same_seed(batch_size):
             xentlib.cross_entropy,
             x,
             y,
-            epochs=5,
-            batch_size=batch_size,
-            generator=torch.Generator().manual_seed(2),
+            config=TrainConfig(epochs=5, batch_size=batch_size),
+            rng=torch.Generator().manual_seed(2),
         )
         return model.weight.detach().clone()
 
@@ -61,7 +66,13 @@ def test_full_batch_sgd_is_plain_gradient_descent():
     w0 = model.weight.detach().clone()
     w = w0.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(xentlib.cross_entropy(x @ w.T, y), w)
-    fit(model, xentlib.cross_entropy, x, y, epochs=1, lr=0.3, optimizer="sgd")
+    fit(
+        model,
+        xentlib.cross_entropy,
+        x,
+        y,
+        config=TrainConfig(epochs=1, lr=0.3, optimizer="sgd"),
+    )
     torch.testing.assert_close(model.weight.detach(), w0 - 0.3 * grad)
 
 
@@ -72,23 +83,34 @@ def test_fit_without_target_feeds_the_input_to_the_loss():
         model,
         lambda out, inp: ((out - inp) ** 2).mean(),
         x,
-        epochs=200,
-        lr=0.05,
+        config=TrainConfig(epochs=200, lr=0.05),
     )
-    assert history[-1] < 1e-2
+    assert history.loss[-1] < 1e-2
 
 
 def test_fit_rejects_bad_arguments():
     x, y = _blobs(10)
     model = nn.Linear(2, 2).double()
     with pytest.raises(ValueError, match="epochs must be"):
-        fit(model, xentlib.cross_entropy, x, y, epochs=-1)
+        fit(model, xentlib.cross_entropy, x, y, config=TrainConfig(epochs=-1))
     with pytest.raises(ValueError, match="optimizer must be one of"):
-        fit(model, xentlib.cross_entropy, x, y, epochs=1, optimizer="lbfgs")
+        fit(
+            model,
+            xentlib.cross_entropy,
+            x,
+            y,
+            config=TrainConfig(epochs=1, optimizer="lbfgs"),
+        )
     with pytest.raises(
-        ValueError, match="target must have one row per input row"
+        ValueError, match="inputs and target must have one row per example"
     ):
-        fit(model, xentlib.cross_entropy, x, y[:5], epochs=1)
+        fit(
+            model,
+            xentlib.cross_entropy,
+            x,
+            y[:5],
+            config=TrainConfig(epochs=1),
+        )
 
 
 def test_fit_calls_on_epoch_end_after_each_epoch_in_training_mode_again():
@@ -105,12 +127,121 @@ def test_fit_calls_on_epoch_end_after_each_epoch_in_training_mode_again():
         xentlib.cross_entropy,
         x,
         y,
-        epochs=3,
-        lr=0.1,
+        config=TrainConfig(epochs=3, lr=0.1),
         on_epoch_end=after,
     )
     assert [e for e, _ in seen] == [0, 1, 2]
     assert model.training
+
+
+def test_fit_averages_the_logs_a_loss_returns_over_each_epoch():
+    x, y = _blobs(64)
+    model = nn.Linear(2, 2).double()
+
+    def loss_with_terms(out, target):
+        loss = xentlib.cross_entropy(out, target)
+        return loss, {"double": 2 * loss.detach(), "rows": len(target)}
+
+    history = fit(
+        model,
+        loss_with_terms,
+        x,
+        y,
+        config=TrainConfig(epochs=3, lr=0.1, batch_size=24),
+        rng=0,
+    )
+    assert set(history.logs) == {"double", "rows"}
+    # weighted by batch size, as the loss itself is
+    for loss, double in zip(history.loss, history.logs["double"]):
+        assert double == pytest.approx(2 * loss)
+    # batches of 24, 24 and 16 rows: (24 * 24 + 24 * 24 + 16 * 16) / 64
+    assert history.logs["rows"] == [pytest.approx(22.0)] * 3
+
+
+def test_fit_logs_what_on_epoch_end_returns():
+    x, y = _blobs(40)
+    model = nn.Linear(2, 2).double()
+    history = fit(
+        model,
+        xentlib.cross_entropy,
+        x,
+        y,
+        config=TrainConfig(epochs=4, lr=0.1),
+        on_epoch_end=lambda epoch, m: {"epoch": epoch},
+    )
+    assert history.logs == {"epoch": [0, 1, 2, 3]}
+
+
+@pytest.mark.parametrize("lr", [1e30, 1e300])
+def test_fit_stops_with_an_error_naming_the_epoch_and_lr_when_it_diverges(lr):
+    x, y = _blobs(40)
+    x = x * 1e3
+    model = nn.Linear(2, 2).double()
+    with pytest.raises(FloatingPointError) as err:
+        fit(
+            model,
+            lambda out, t: ((out - t[:, None]) ** 2).mean(),
+            x,
+            y.double(),
+            config=TrainConfig(epochs=50, lr=lr, optimizer="sgd"),
+        )
+    message = str(err.value)
+    assert "training diverged in epoch" in message
+    assert f"lr={lr:g}" in message
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("epochs", 2.5, "epochs must be a non-negative integer"),
+        ("epochs", True, "epochs must be a non-negative integer"),
+        ("lr", float("inf"), "lr must be a finite positive number"),
+        ("lr", float("nan"), "lr must be a finite positive number"),
+        ("lr", 0.0, "lr must be a finite positive number"),
+        ("batch_size", 0, "batch_size must be a positive integer or None"),
+        ("batch_size", -3, "batch_size must be a positive integer or None"),
+        ("weight_decay", float("inf"), "weight_decay must be a finite"),
+        ("weight_decay", -1.0, "weight_decay must be a finite"),
+        ("optimizer", "lbfgs", "optimizer must be one of"),
+    ],
+)
+def test_train_config_rejects_bad_settings_naming_the_field(
+    field, value, message
+):
+    settings = {"epochs": 1, field: value}
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**settings)
+
+
+def test_train_config_is_frozen():
+    config = TrainConfig(epochs=1)
+    with pytest.raises(AttributeError):
+        config.lr = 1.0
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.0])
+def test_predict_rejects_a_batch_size_that_is_not_a_positive_integer(
+    batch_size,
+):
+    with pytest.raises(ValueError, match="batch_size must be a positive"):
+        predict(nn.Linear(2, 2), torch.zeros(3, 2), batch_size=batch_size)
+
+
+@pytest.mark.parametrize(
+    "prediction, target, message",
+    [
+        (torch.eye(3), torch.tensor([0, 1, 9]), r"in \[0, 2\]"),
+        (torch.eye(3), torch.tensor([0, 1, -1]), "class indices >= 0"),
+        (torch.eye(3), torch.tensor([0.0, 1.0, 2.0]), "integer class"),
+        (torch.full((3, 3), float("nan")), torch.tensor([0, 1, 2]), "NaN"),
+        (torch.tensor([0.5, 1.0, 2.0]), torch.tensor([0, 1, 2]), "integer"),
+    ],
+)
+def test_accuracy_rejects_targets_and_scores_it_cannot_score(
+    prediction, target, message
+):
+    with pytest.raises(ValueError, match=message):
+        accuracy(prediction, target)
 
 
 def test_accuracy_takes_labels_or_scores():
@@ -156,7 +287,7 @@ def test_top_label_ece_matches_a_direct_loop():
     ) == pytest.approx(expected, abs=1e-12)
 
 
-def test_perfectly_calibrated_predictions_have_small_ece_and_confident_wrong_ones_large():
+def test_calibrated_predictions_have_small_ece_confident_wrong_ones_large():
     rng = np.random.default_rng(2)
     p = rng.uniform(size=200_000)
     y = (rng.uniform(size=p.size) < p).astype(float)
@@ -192,11 +323,12 @@ def test_calibration_rejects_bad_input():
         )
 
 
-# fit_temperature (chapter 14) ---------------------------------------------------------------
+# fit_temperature (chapter 14) ------------------------------------------
 
 
 def _tempered_sample(t0, n=10_000, c=10, seed=0):
-    """Logits z and labels drawn from softmax(z / t0): the true temperature is t0."""
+    """Logits z and labels drawn from softmax(z / t0): the true temperature
+    is t0."""
     g = torch.Generator().manual_seed(seed)
     z = 3.0 * torch.randn(n, c, generator=g, dtype=torch.float64)
     y = torch.multinomial(
@@ -249,7 +381,7 @@ def test_temperature_scaling_never_changes_the_prediction_or_the_accuracy():
     assert accuracy(scaled, y) == accuracy(z, y)
 
 
-def test_fit_temperature_lowers_the_nll_of_overconfident_logits_and_ignores_row_shifts():
+def test_fit_temperature_lowers_overconfident_nll_and_ignores_row_shifts():
     z, y = _tempered_sample(1.0, n=4000, seed=6)
     overconfident = 3.0 * z  # as if trained to three times the right scale
     t = fit_temperature(overconfident, y)

@@ -1,4 +1,4 @@
-"""Input checks, and the dtype and reduction rules, shared by xentlib's public functions.
+"""Input checks and the dtype and reduction rules of xentlib's public API.
 
 Public functions validate at the boundary and raise :class:`ValueError` with a
 message that names the argument, what it got and what was expected (the
@@ -25,7 +25,7 @@ def check_reduction(reduction: str) -> None:
 
 
 def reduce_rows(rows: torch.Tensor, reduction: str) -> torch.Tensor:
-    """Per-row losses as ``reduction`` asks: unchanged (``"none"``), summed, or averaged."""
+    """Per-row losses as ``reduction`` asks: kept, summed or averaged."""
     if reduction == "none":
         return rows
     if reduction == "sum":
@@ -34,14 +34,16 @@ def reduce_rows(rows: torch.Tensor, reduction: str) -> torch.Tensor:
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The dtype a loss is computed in: float32 for half precision, else the input's own."""
+    """The dtype a loss is computed in: float32 for half precision, else the
+    input's own."""
     return torch.float32 if dtype in LOW_PRECISION else dtype
 
 
 def check_class_target(
     target, n_rows: int, n_classes: int, name: str = "target"
 ) -> torch.Tensor:
-    """``target`` as long class indices: a tensor of shape ``(n_rows,)`` with values in ``[0, n_classes - 1]``."""
+    """``target`` as long class indices: a tensor of shape ``(n_rows,)``
+    with values in ``[0, n_classes - 1]``."""
     if not isinstance(target, torch.Tensor):
         raise ValueError(
             f"{name} must be a torch.Tensor of class indices; got"
@@ -74,7 +76,8 @@ def check_class_target(
 def check_class_indices(
     y: torch.Tensor, n_classes: int, ignore_index: int, name: str = "target"
 ) -> torch.Tensor:
-    """Flat long class indices in ``[0, n_classes - 1]`` or ``ignore_index``; returns the mask of kept rows."""
+    """Flat long class indices in ``[0, n_classes - 1]`` or
+    ``ignore_index``; returns the mask of kept rows."""
     keep = y != ignore_index
     bad = keep & ((y < 0) | (y >= n_classes))
     if bool(bad.any()):
@@ -90,7 +93,8 @@ def as_float_tensor(x, name: str) -> torch.Tensor:
 
     Tensors keep their dtype and device (integer tensors become the default
     float dtype); anything else (lists, numpy arrays, Python numbers) becomes
-    float64, so that numbers typed by a reader are computed in double precision.
+    float64, so that numbers typed by a reader are computed in double
+    precision.
     """
     if isinstance(x, torch.Tensor):
         if x.is_floating_point():
@@ -107,6 +111,29 @@ def as_float_tensor(x, name: str) -> torch.Tensor:
             f"{name} must be a tensor or array of numbers; got"
             f" {type(x).__name__}"
         ) from err
+
+
+def check_float_tensor(x, name: str, what: str = "logits") -> torch.Tensor:
+    """``x`` must be a floating-point :class:`torch.Tensor` (of ``what``)."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        got = (
+            f"dtype {x.dtype}"
+            if isinstance(x, torch.Tensor)
+            else type(x).__name__
+        )
+        raise ValueError(
+            f"{name} must be a floating-point torch.Tensor of {what}; "
+            f"got {got}"
+        )
+    return x
+
+
+def check_finite(x: torch.Tensor, name: str) -> None:
+    """No NaN and no infinity in ``x``."""
+    if x.numel() and not bool(torch.isfinite(x).all()):
+        raise ValueError(
+            f"{name} contains NaN or infinite values; expected finite numbers"
+        )
 
 
 def check_no_nan(x: torch.Tensor, name: str) -> None:
@@ -140,7 +167,7 @@ def check_unit_interval(
 
 
 def distribution_tolerance(dtype: torch.dtype) -> float:
-    """How far from one a probability vector's sum may be: sqrt(machine epsilon)."""
+    """How far from one a probability vector's sum may be: sqrt(eps)."""
     return math.sqrt(torch.finfo(dtype).eps)
 
 

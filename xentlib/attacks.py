@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from .losses import cross_entropy
-from .training import fit
+from .training import TrainConfig, fit
 
 __all__ = [
     "AdversarialTraining",
@@ -524,10 +524,7 @@ def fit_adversarial(
         cross_entropy,
         (input, target),
         target,
-        epochs=epochs,
-        lr=lr,
-        batch_size=batch_size,
-        generator=generator,
-        progress=progress,
-        desc=desc,
-    )
+        config=TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size),
+        rng=generator,
+        progress=(desc or "") if progress else None,
+    ).loss

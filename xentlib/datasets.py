@@ -31,12 +31,20 @@ def data_path(name: str) -> Path:
 
     Raises
     ------
+    ValueError
+        If ``name`` is not a plain file name (a path such as
+        ``"../pyproject.toml"`` would escape the data folder).
     FileNotFoundError
         If no such file ships with the book; the message lists those that do.
     """
+    if not isinstance(name, str) or not name or Path(name).name != name:
+        raise ValueError(
+            "name must be the name of a file in the data folder, such as "
+            f"'README.md', without a path; got {name!r}"
+        )
     folder = resources.files("xentlib.data")
     path = Path(str(folder / name))
-    if not path.is_file():
+    if name in (".", "..") or not path.is_file():
         available = sorted(
             p.name
             for p in folder.iterdir()

@@ -32,7 +32,7 @@ from torch import nn
 from ._validation import check_logits, check_reduction, reduce_rows
 from .losses import cross_entropy
 from .models import mlp
-from .training import fit
+from .training import TrainConfig, fit
 
 __all__ = ["MLP", "distillation_loss", "fit_student", "soft_targets"]
 
@@ -292,6 +292,5 @@ def fit_student(
                 output, teacher, labels, temperature=temperature, alpha=alpha
             )
 
-    return fit(
-        student, loss_fn, inputs, target, epochs=epochs, lr=lr, batch_size=None
-    )
+    config = TrainConfig(epochs=epochs, lr=lr)
+    return fit(student, loss_fn, inputs, target, config=config).loss

@@ -46,7 +46,7 @@ from torch.nn import functional as F
 from ._validation import as_float_tensor, check_logits, check_reduction
 from .datasets import data_path
 from .losses import binary_cross_entropy
-from .training import fit
+from .training import TrainConfig, fit
 
 __all__ = [
     "EqualizedOddsRates",
@@ -494,9 +494,7 @@ def fit_fair_logistic(
         loss_fn,
         x,
         packed,
-        epochs=epochs,
-        lr=lr,
-        weight_decay=weight_decay,
+        config=TrainConfig(epochs=epochs, lr=lr, weight_decay=weight_decay),
     )
     return model.eval()
 

@@ -1,41 +1,58 @@
 r"""Logistic and softmax regression fitted by gradient descent.
 
-Introduced in chapter 3. Both models are linear in the features and trained with
-cross-entropy plus an L2 penalty on the weights (never on the intercept):
+Introduced in chapter 3. Both models are linear in the features and trained
+with cross-entropy plus an L2 penalty on the weights (never on the
+intercept):
 
-* logistic regression, :math:`p(y = 1 \mid x) = \sigma(w^\top x + b)`, with the
-  objective
+* logistic regression, :math:`p(y = 1 \mid x) = \sigma(w^\top x + b)`, with
+  the objective
 
   .. math::
-      J(w, b) = \frac{1}{N} \sum_{i=1}^N \bigl[\mathrm{softplus}(z_i) - y_i z_i\bigr]
-               + \frac{\lambda}{2} \lVert w \rVert^2, \qquad z_i = w^\top x_i + b,
+      J(w, b) = \frac{1}{N} \sum_{i=1}^N
+                \bigl[\mathrm{softplus}(z_i) - y_i z_i\bigr]
+                + \frac{\lambda}{2} \lVert w \rVert^2,
+      \qquad z_i = w^\top x_i + b,
 
-  whose gradient is :math:`\nabla_w J = \frac1N X^\top (\hat y - y) + \lambda w`
-  and :math:`\partial J / \partial b = \frac1N \sum_i (\hat y_i - y_i)`;
-* softmax regression, :math:`p(y = k \mid x) = \mathrm{softmax}(W x + b)_k`, with
-  :math:`J(W, b) = \frac1N \sum_i -\ln p_{i, y_i} + \frac{\lambda}{2} \lVert W \rVert_F^2`
-  and :math:`\nabla_W J = \frac1N (P - Y)^\top X + \lambda W`, where :math:`Y` is
-  one-hot.
+  whose gradient is :math:`\nabla_w J = \frac1N X^\top (\hat y - y) +
+  \lambda w` and :math:`\partial J / \partial b = \frac1N \sum_i (\hat y_i -
+  y_i)`;
+* softmax regression, :math:`p(y = k \mid x) = \mathrm{softmax}(W x + b)_k`,
+  with :math:`J(W, b) = \frac1N \sum_i -\ln p_{i, y_i} + \frac{\lambda}{2}
+  \lVert W \rVert_F^2` and :math:`\nabla_W J = \frac1N (P - Y)^\top X +
+  \lambda W`, where :math:`Y` is one-hot.
 
 scikit-learn's ``LogisticRegression(C=C)`` minimises
-:math:`C \sum_i \ell_i + \tfrac12 \lVert w \rVert^2`; dividing by :math:`C N`
-shows that it has the same minimiser as :math:`J` with :math:`\lambda = 1/(C N)`.
+:math:`C \sum_i \ell_i + \tfrac12 \lVert w \rVert^2`; dividing by
+:math:`C N` shows that it has the same minimiser as :math:`J` with
+:math:`\lambda = 1/(C N)`.
 
-The fitting functions run plain full-batch gradient descent with the analytic
-gradients and, by default, the step :math:`1/L`, where :math:`L` is a bound on
-the largest eigenvalue of the Hessian (:func:`gradient_lipschitz_bound`): with
-that step every iteration lowers the objective.
+The fitting functions run plain full-batch gradient descent with the
+analytic gradients and, by default, the step :math:`1/L`, where :math:`L`
+is a bound on the largest eigenvalue of the Hessian
+(:func:`gradient_lipschitz_bound`): with that step every iteration lowers
+the objective. They compute the gradient by its formula rather than by
+autograd (no :class:`torch.nn.Module`, no optimiser), which is why they do
+not go through :func:`xentlib.training.fit`; chapter 3 checks that the two
+routes take the same steps.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from ._validation import check_class_target, check_no_nan
+from ._validation import (
+    check_class_target,
+    check_finite,
+    check_float_tensor,
+    check_unit_interval,
+)
 from .losses import binary_cross_entropy, cross_entropy
+from .runtime import as_generator
 
 __all__ = [
     "LinearModelFit",
@@ -51,99 +68,102 @@ __all__ = [
 
 _MODELS = ("logistic", "softmax")
 
+#: How often (in steps) gradient descent checks that it has not diverged.
+_CHECK_EVERY = 100
+
 
 # ---------------------------------------------------------------------------
 # Input checks (at the public boundary only)
 # ---------------------------------------------------------------------------
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def _check_features(features) -> torch.Tensor:
-    if (
-        not isinstance(features, torch.Tensor)
-        or not features.is_floating_point()
-    ):
-        got = (
-            features.dtype
-            if isinstance(features, torch.Tensor)
-            else type(features).__name__
-        )
+    x = check_float_tensor(features, "features", "features")
+    if x.dim() != 2:
         raise ValueError(
-            "features must be a floating-point torch.Tensor of shape (N, D);"
-            f" got {got}"
+            f"features must have shape (N, D); got shape {tuple(x.shape)}"
         )
-    if features.dim() != 2:
-        raise ValueError(
-            "features must have shape (N, D); got shape"
-            f" {tuple(features.shape)}"
-        )
-    if features.shape[0] == 0:
+    if x.shape[0] == 0:
         raise ValueError("features must hold at least one example; got N = 0")
-    check_no_nan(features, "features")
-    if bool(torch.isinf(features).any()):
-        raise ValueError("features contains inf; expected finite numbers")
-    return features
+    check_finite(x, "features")
+    return x
 
 
 def _check_l2(l2) -> float:
-    if (
-        isinstance(l2, bool)
-        or not isinstance(l2, (int, float))
-        or not l2 >= 0
-        or l2 == float("inf")
-    ):
+    if not _is_real(l2) or not 0 <= l2 < math.inf:
         raise ValueError(
             f"l2 must be a finite non-negative number; got {l2!r}"
         )
     return float(l2)
 
 
-def _check_binary_target(
-    target, n: int, features: torch.Tensor
-) -> torch.Tensor:
+def _check_bool(value, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False; got {value!r}")
+    return value
+
+
+def _check_binary_target(target, n: int, x: torch.Tensor) -> torch.Tensor:
     if not isinstance(target, torch.Tensor):
         raise ValueError(
             f"target must be a torch.Tensor of shape ({n},); got"
             f" {type(target).__name__}"
         )
-    if target.shape != (n,):
+    if tuple(target.shape) != (n,):
         raise ValueError(
             f"target must have shape ({n},), one label per row of features;"
             f" got {tuple(target.shape)}"
         )
-    y = target.to(device=features.device, dtype=features.dtype)
-    check_no_nan(y, "target")
-    if n and (bool((y < 0).any()) or bool((y > 1).any())):
-        raise ValueError(
-            "target must hold labels in [0, 1] (0/1 classes or"
-            f" probabilities); got values in [{y.min().item():.6g},"
-            f" {y.max().item():.6g}]"
-        )
+    if target.is_complex():
+        raise ValueError("target must be real; got a complex tensor")
+    y = target.to(device=x.device, dtype=x.dtype)
+    check_unit_interval(y, "target", "labels (0/1 classes or probabilities)")
     return y
 
 
 def _check_parameter(
-    value, name: str, shape: tuple, features: torch.Tensor
+    value, name: str, shape: tuple, x: torch.Tensor, why: str = ""
 ) -> torch.Tensor:
-    if not isinstance(value, torch.Tensor) or not value.is_floating_point():
-        got = (
-            value.dtype
-            if isinstance(value, torch.Tensor)
-            else type(value).__name__
-        )
-        raise ValueError(
-            f"{name} must be a floating-point torch.Tensor of shape {shape};"
-            f" got {got}"
-        )
+    check_float_tensor(value, name, f"shape {shape}")
     if tuple(value.shape) != shape:
+        why = f" ({why})" if why else ""
         raise ValueError(
-            f"{name} must have shape {shape}; got {tuple(value.shape)}"
+            f"{name} must have shape {shape}{why}; got {tuple(value.shape)}"
         )
-    if value.device != features.device:
+    if value.device != x.device:
         raise ValueError(
-            f"{name} must be on the device of features ({features.device});"
-            f" got {value.device}"
+            f"{name} must be on the device of features ({x.device}); got"
+            f" {value.device}"
         )
+    check_finite(value, name)
     return value
+
+
+def _check_weight_rows(weight, d: int, what: str) -> None:
+    """``weight`` is a floating tensor whose last dimension has size d."""
+    if (
+        not isinstance(weight, torch.Tensor)
+        or not weight.is_floating_point()
+        or weight.dim() == 0
+        or weight.shape[-1] != d
+    ):
+        got = (
+            f"{tuple(weight.shape)} ({weight.dtype})"
+            if isinstance(weight, torch.Tensor)
+            else type(weight).__name__
+        )
+        raise ValueError(
+            f"weight must be a floating-point tensor of shape {what}; got"
+            f" {got}"
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -162,12 +182,15 @@ def logistic_regression_loss(
     r"""Mean binary cross-entropy of a logistic regression plus an L2 penalty.
 
     .. math::
-        J(w, b) = \frac{1}{N} \sum_{i=1}^N \bigl[\mathrm{softplus}(z_i) - y_i z_i\bigr]
-                  + \frac{\lambda}{2} \lVert w \rVert^2, \qquad z_i = w^\top x_i + b,
+        J(w, b) = \frac{1}{N} \sum_{i=1}^N
+                  \bigl[\mathrm{softplus}(z_i) - y_i z_i\bigr]
+                  + \frac{\lambda}{2} \lVert w \rVert^2,
+        \qquad z_i = w^\top x_i + b,
 
-    which is :math:`-\frac1N \sum_i [y_i \ln \sigma(z_i) + (1 - y_i) \ln(1 - \sigma(z_i))]`
-    plus the penalty, computed from the logits so that it is finite for any
-    weights. Differentiable by autograd. Explained in chapter 3.
+    which is :math:`-\frac1N \sum_i [y_i \ln \sigma(z_i) + (1 - y_i) \ln(1 -
+    \sigma(z_i))]` plus the penalty, computed from the logits so that it is
+    finite for any weights. Differentiable by autograd. Explained in
+    chapter 3.
 
     Parameters
     ----------
@@ -182,35 +205,30 @@ def logistic_regression_loss(
         Intercept of shape ``()`` (or ``weight.shape[:-1]`` for a batch);
         None for a model without intercept.
     l2 : float
-        Penalty strength :math:`\lambda \ge 0`; the intercept is not penalised.
+        Penalty strength :math:`\lambda \ge 0`; the intercept is not
+        penalised.
 
     Returns
     -------
     torch.Tensor
         The objective, a scalar (or of shape ``weight.shape[:-1]``).
+
+    Examples
+    --------
+    >>> x = torch.tensor([[1.0], [-1.0]])
+    >>> y = torch.tensor([1.0, 0.0])
+    >>> logistic_regression_loss(x, y, torch.zeros(1))  # ln 2 at w = 0
+    tensor(0.6931)
     """
     x = _check_features(features)
     n, d = x.shape
     y = _check_binary_target(target, n, x)
-    if (
-        not isinstance(weight, torch.Tensor)
-        or not weight.is_floating_point()
-        or weight.dim() == 0
-        or weight.shape[-1] != d
-    ):
-        got = (
-            tuple(weight.shape)
-            if isinstance(weight, torch.Tensor)
-            else type(weight).__name__
-        )
-        raise ValueError(
-            f"weight must be a floating-point tensor of shape ({d},) or (...,"
-            f" {d}); got {got}"
-        )
+    _check_weight_rows(weight, d, f"({d},) or (..., {d})")
     _check_parameter(weight, "weight", tuple(weight.shape), x)
-    batch = weight.shape[:-1]
     if bias is not None:
-        _check_parameter(bias, "bias", tuple(batch), x)
+        _check_parameter(
+            bias, "bias", tuple(weight.shape[:-1]), x, "weight.shape[:-1]"
+        )
     lam = _check_l2(l2)
     logits = weight @ x.T  # (..., N)
     if bias is not None:
@@ -235,7 +253,8 @@ def logistic_regression_gradient(
 
     .. math::
         \nabla_w J = \frac1N X^\top (\hat y - y) + \lambda w, \qquad
-        \frac{\partial J}{\partial b} = \frac1N \sum_{i=1}^N (\hat y_i - y_i).
+        \frac{\partial J}{\partial b} = \frac1N \sum_{i=1}^N
+        (\hat y_i - y_i).
 
     Parameters
     ----------
@@ -275,20 +294,29 @@ def logistic_regression_gradient(
 # ---------------------------------------------------------------------------
 
 
+def _check_classes(
+    target, n: int, n_classes: int, x: torch.Tensor, why: str
+) -> torch.Tensor:
+    """Class indices, one per row of features, fewer than ``n_classes``."""
+    if isinstance(target, torch.Tensor) and tuple(target.shape) != (n,):
+        raise ValueError(
+            f"target must have shape ({n},), one class index per row of"
+            f" features; got {tuple(target.shape)}"
+        )
+    try:
+        y = check_class_target(target, n, n_classes)
+    except ValueError as err:
+        raise ValueError(f"{err} ({why})") from None
+    return y.to(x.device)
+
+
 def _check_softmax_parameters(x: torch.Tensor, weight, bias) -> int:
     d = x.shape[1]
-    if (
-        not isinstance(weight, torch.Tensor)
-        or weight.dim() != 2
-        or weight.shape[1] != d
-    ):
-        got = (
-            tuple(weight.shape)
-            if isinstance(weight, torch.Tensor)
-            else type(weight).__name__
-        )
+    _check_weight_rows(weight, d, f"(C, {d}), one row per class")
+    if weight.dim() != 2:
         raise ValueError(
-            f"weight must have shape (C, {d}), one row per class; got {got}"
+            f"weight must have shape (C, {d}), one row per class; got"
+            f" {tuple(weight.shape)}"
         )
     _check_parameter(weight, "weight", tuple(weight.shape), x)
     if weight.shape[0] < 2:
@@ -297,7 +325,9 @@ def _check_softmax_parameters(x: torch.Tensor, weight, bias) -> int:
             f" {weight.shape[0]}"
         )
     if bias is not None:
-        _check_parameter(bias, "bias", (weight.shape[0],), x)
+        _check_parameter(
+            bias, "bias", (weight.shape[0],), x, "one per row of weight"
+        )
     return weight.shape[0]
 
 
@@ -312,11 +342,13 @@ def softmax_regression_loss(
     r"""Mean cross-entropy of a softmax regression plus an L2 penalty.
 
     .. math::
-        J(W, b) = \frac1N \sum_{i=1}^N \Bigl[-z_{i y_i} + \ln \sum_{k=1}^C e^{z_{ik}}\Bigr]
-                  + \frac{\lambda}{2} \lVert W \rVert_F^2, \qquad z_i = W x_i + b,
+        J(W, b) = \frac1N \sum_{i=1}^N
+                  \Bigl[-z_{i y_i} + \ln \sum_{k=1}^C e^{z_{ik}}\Bigr]
+                  + \frac{\lambda}{2} \lVert W \rVert_F^2,
+        \qquad z_i = W x_i + b,
 
-    computed with :func:`xentlib.cross_entropy` (log-sum-exp, analytic backward).
-    Explained in chapter 3.
+    computed with :func:`xentlib.cross_entropy` (log-sum-exp, analytic
+    backward). Explained in chapter 3.
 
     Parameters
     ----------
@@ -335,10 +367,18 @@ def softmax_regression_loss(
     -------
     torch.Tensor
         The objective, a scalar.
+
+    Examples
+    --------
+    >>> x = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    >>> softmax_regression_loss(x, torch.tensor([0, 2]), torch.zeros(3, 2))
+    tensor(1.0986)
     """
     x = _check_features(features)
     n_classes = _check_softmax_parameters(x, weight, bias)
-    y = check_class_target(target, x.shape[0], n_classes).to(x.device)
+    y = _check_classes(
+        target, x.shape[0], n_classes, x, f"weight has {n_classes} rows"
+    )
     lam = _check_l2(l2)
     logits = F.linear(x, weight, bias)
     return cross_entropy(logits, y) + 0.5 * lam * (weight * weight).sum()
@@ -354,8 +394,8 @@ def softmax_regression_gradient(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     r"""Analytic gradient of :func:`softmax_regression_loss`.
 
-    With :math:`P = \mathrm{softmax}(X W^\top + b)` row by row and the one-hot
-    targets :math:`Y`, both of shape ``(N, C)``,
+    With :math:`P = \mathrm{softmax}(X W^\top + b)` row by row and the
+    one-hot targets :math:`Y`, both of shape ``(N, C)``,
 
     .. math::
         \nabla_W J = \frac1N (P - Y)^\top X + \lambda W, \qquad
@@ -383,7 +423,9 @@ def softmax_regression_gradient(
     """
     x = _check_features(features)
     n_classes = _check_softmax_parameters(x, weight, bias)
-    y = check_class_target(target, x.shape[0], n_classes).to(x.device)
+    y = _check_classes(
+        target, x.shape[0], n_classes, x, f"weight has {n_classes} rows"
+    )
     lam = _check_l2(l2)
     onehot = F.one_hot(y, n_classes).to(x.dtype)
     residual = (
@@ -407,17 +449,18 @@ def gradient_lipschitz_bound(
 ) -> float:
     r"""An upper bound :math:`L` on the curvature of the regression objective.
 
-    The Hessian of the logistic objective is
-    :math:`\frac1N \tilde X^\top \mathrm{diag}(\hat y_i (1 - \hat y_i)) \tilde X + \lambda I`
-    (on the weights), where :math:`\tilde X` is ``features`` with a column of
-    ones appended when there is an intercept. Since
+    The Hessian of the logistic objective (on the weights) is
+    :math:`\frac1N \tilde X^\top \mathrm{diag}(\hat y_i (1 - \hat y_i))
+    \tilde X + \lambda I`, where :math:`\tilde X` is ``features`` with a
+    column of ones appended when there is an intercept. Since
     :math:`\hat y (1 - \hat y) \le 1/4`, every eigenvalue is at most
 
-    .. math:: L = \frac{\lambda_{\max}(\tilde X^\top \tilde X)}{4 N} + \lambda .
+    .. math:: L = \frac{\lambda_{\max}(\tilde X^\top \tilde X)}{4 N}
+              + \lambda .
 
     For softmax regression the per-example curvature
-    :math:`\mathrm{diag}(p) - p p^\top` has eigenvalues at most :math:`1/2`, so
-    the factor is :math:`1/2` instead of :math:`1/4`. The gradient is then
+    :math:`\mathrm{diag}(p) - p p^\top` has eigenvalues at most :math:`1/2`,
+    so the factor is :math:`1/2` instead of :math:`1/4`. The gradient is then
     :math:`L`-Lipschitz, and a gradient step of size :math:`1/L` never
     increases the objective.
 
@@ -434,25 +477,28 @@ def gradient_lipschitz_bound(
     Returns
     -------
     float
+
+    Examples
+    --------
+    >>> x = torch.tensor([[1.0], [-1.0]], dtype=torch.float64)
+    >>> bound = gradient_lipschitz_bound(x, fit_intercept=False)
+    >>> round(bound, 12)  # largest eigenvalue of X^T X is 2; 2 / (4 N)
+    0.25
     """
     x = _check_features(features)
     if model not in _MODELS:
         raise ValueError(f"model must be one of {_MODELS}; got {model!r}")
     lam = _check_l2(l2)
+    _check_bool(fit_intercept, "fit_intercept")
     return _lipschitz(x, model, lam, fit_intercept)
 
 
 def _lipschitz(
     x: torch.Tensor, model: str, lam: float, fit_intercept: bool
 ) -> float:
-    if fit_intercept:
-        x = torch.cat(
-            [x, torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device)],
-            dim=1,
-        )
-    top = (
-        torch.linalg.matrix_norm(x, ord=2).item() ** 2
-    )  # largest eigenvalue of X^T X
+    x, _ = _augmented(x, fit_intercept)
+    # the largest eigenvalue of X^T X is the squared spectral norm of X
+    top = torch.linalg.matrix_norm(x, ord=2).item() ** 2
     factor = 0.25 if model == "logistic" else 0.5
     return factor * top / x.shape[0] + lam
 
@@ -462,9 +508,10 @@ def _lipschitz(
 # ---------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class LinearModelFit:
-    """The result of :func:`fit_logistic_regression` or :func:`fit_softmax_regression`.
+    """What :func:`fit_logistic_regression` and
+    :func:`fit_softmax_regression` return.
 
     Attributes
     ----------
@@ -473,12 +520,13 @@ class LinearModelFit:
     bias : torch.Tensor or None
         ``()`` or ``(C,)``; None without intercept.
     losses : torch.Tensor
-        The objective at every iterate, ``losses[t] = J(theta_t)``, shape ``(steps + 1,)``.
+        The objective at every iterate, ``losses[t] = J(theta_t)``, shape
+        ``(steps + 1,)``.
     lr : float
         The step size used.
     path : torch.Tensor or None
-        With ``record_path=True``, every iterate: shape ``(steps + 1, D)`` (plus a
-        last column for the bias) for logistic regression.
+        With ``record_path=True``, every iterate: shape ``(steps + 1, D)``
+        (plus a last column for the bias) for logistic regression.
     """
 
     weight: torch.Tensor
@@ -488,13 +536,22 @@ class LinearModelFit:
     path: torch.Tensor | None = None
 
     def logits(self, features: torch.Tensor) -> torch.Tensor:
-        """``X w + b`` (shape ``(N,)``) or ``X W^T + b`` (shape ``(N, C)``)."""
+        """``X w + b`` (shape ``(N,)``) or ``X W^T + b`` (shape ``(N, C)``).
+
+        ``features`` has shape ``(N, D)``, on the device of the weights.
+        """
         x = _check_features(features)
         if x.shape[1] != self.weight.shape[-1]:
             raise ValueError(
                 f"features must have {self.weight.shape[-1]} columns; got"
                 f" {x.shape[1]}"
             )
+        if x.device != self.weight.device:
+            raise ValueError(
+                f"features must be on the device of the weights "
+                f"({self.weight.device}); got {x.device}"
+            )
+        x = x.to(self.weight.dtype)
         if self.weight.dim() == 1:
             z = x @ self.weight
             return z if self.bias is None else z + self.bias
@@ -507,33 +564,42 @@ class LinearModelFit:
 
 
 def _check_fit_options(steps, lr) -> None:
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+    if not _is_int(steps) or steps < 0:
         raise ValueError(
             f"steps must be a non-negative integer; got {steps!r}"
         )
-    if lr is not None and (
-        isinstance(lr, bool)
-        or not isinstance(lr, (int, float))
-        or not 0 < lr < float("inf")
-    ):
+    if lr is not None and (not _is_real(lr) or not 0 < lr < math.inf):
         raise ValueError(
-            f"lr must be a positive number, or None for 1/L; got {lr!r}"
+            f"lr must be a finite positive number, or None for 1/L; got {lr!r}"
         )
 
 
 def _augmented(
     x: torch.Tensor, fit_intercept: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Features with a column of ones (when fitting an intercept) and the penalty mask."""
+    """Features with a column of ones (when fitting an intercept) and the
+    penalty mask (1 for a weight, 0 for the intercept)."""
     d = x.shape[1]
     mask = torch.ones(d + int(fit_intercept), dtype=x.dtype, device=x.device)
     if fit_intercept:
-        x = torch.cat(
-            [x, torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device)],
-            dim=1,
-        )
+        ones = torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device)
+        x = torch.cat([x, ones], dim=1)
         mask[-1] = 0.0
     return x, mask
+
+
+def _check_converging(losses: torch.Tensor, upto: int, start: int, lr):
+    """Stop with a clear error when the objective stopped being finite."""
+    window = losses[start : upto + 1]
+    finite = torch.isfinite(window)
+    if not bool(finite.all()):
+        step = start + int((~finite).nonzero()[0])
+        raise FloatingPointError(
+            f"gradient descent diverged: the objective became "
+            f"{window[step - start].item()} at step {step}. Lower the "
+            f"learning rate (lr={lr:g}), or pass lr=None for the safe "
+            "step 1/L"
+        )
 
 
 @torch.no_grad()
@@ -551,14 +617,16 @@ def fit_logistic_regression(
     r"""Fit a logistic regression by full-batch gradient descent.
 
     Minimises :func:`logistic_regression_loss` with the updates
-    :math:`\theta \leftarrow \theta - \eta \nabla J(\theta)`, using the analytic
-    gradient of :func:`logistic_regression_gradient`, from ``init`` (zeros by
-    default). Deterministic: there is no randomness.
+    :math:`\theta \leftarrow \theta - \eta \nabla J(\theta)`, using the
+    analytic gradient of :func:`logistic_regression_gradient`, from
+    ``init`` (zeros by default). Deterministic: there is no randomness.
+    Chapter 3 writes this loop out on the page.
 
     Parameters
     ----------
     features : torch.Tensor
-        Inputs of shape ``(N, D)``; standardise them first for fast convergence.
+        Inputs of shape ``(N, D)``; standardise them first for fast
+        convergence.
     target : torch.Tensor
         Labels of shape ``(N,)`` in [0, 1].
     l2 : float
@@ -573,35 +641,47 @@ def fit_logistic_regression(
         :func:`gradient_lipschitz_bound`, which guarantees that every step
         lowers the objective.
     init : torch.Tensor, optional
-        Starting point: shape ``(D,)``, or ``(D + 1,)`` with the intercept last
-        when ``fit_intercept``.
+        Starting point: shape ``(D,)``, or ``(D + 1,)`` with the intercept
+        last when ``fit_intercept``.
     record_path : bool
         Keep every iterate in ``path``.
 
     Returns
     -------
     LinearModelFit
+
+    Raises
+    ------
+    FloatingPointError
+        When the objective stops being finite (a step ``lr`` far too
+        large); the message names the step and the learning rate.
+
+    Examples
+    --------
+    >>> x = torch.tensor([[-2.0], [-1.0], [1.0], [2.0]])
+    >>> y = torch.tensor([0.0, 1.0, 0.0, 1.0])
+    >>> fit = fit_logistic_regression(x, y, l2=0.1, steps=200)
+    >>> fit.predict(x).tolist()
+    [0, 0, 1, 1]
     """
     x = _check_features(features)
     n, d = x.shape
     y = _check_binary_target(target, n, x)
     lam = _check_l2(l2)
+    _check_bool(fit_intercept, "fit_intercept")
+    _check_bool(record_path, "record_path")
     _check_fit_options(steps, lr)
+    xa, mask = _augmented(x, fit_intercept)
+    if init is None:
+        theta = torch.zeros(xa.shape[1], dtype=x.dtype, device=x.device)
+    else:
+        theta = _check_parameter(init, "init", (xa.shape[1],), x)
+        theta = theta.detach().clone().to(x.dtype)
     eta = (
         float(lr)
         if lr is not None
         else 1.0 / _lipschitz(x, "logistic", lam, fit_intercept)
     )
-    xa, mask = _augmented(x, fit_intercept)
-    if init is None:
-        theta = torch.zeros(xa.shape[1], dtype=x.dtype, device=x.device)
-    else:
-        theta = (
-            _check_parameter(init, "init", (xa.shape[1],), x)
-            .detach()
-            .clone()
-            .to(x.dtype)
-        )
     losses = torch.empty(steps + 1, dtype=x.dtype, device=x.device)
     path = (
         torch.empty(steps + 1, xa.shape[1], dtype=x.dtype, device=x.device)
@@ -609,6 +689,7 @@ def fit_logistic_regression(
         else None
     )
     penalty = 0.5 * lam * mask
+    checked = 0
     for t in range(steps + 1):
         z = xa @ theta
         losses[t] = (F.softplus(z) - y * z).mean() + (
@@ -616,6 +697,9 @@ def fit_logistic_regression(
         ).sum()
         if path is not None:
             path[t] = theta
+        if t % _CHECK_EVERY == 0 or t == steps:
+            _check_converging(losses, t, checked, eta)
+            checked = t
         if t == steps:
             break
         grad = xa.T @ ((torch.sigmoid(z) - y) / n) + lam * mask * theta
@@ -624,6 +708,24 @@ def fit_logistic_regression(
     return LinearModelFit(
         weight=weight, bias=bias, losses=losses, lr=eta, path=path
     )
+
+
+def _resolve_n_classes(n_classes, target, n: int) -> int:
+    if n_classes is None:
+        if (
+            not isinstance(target, torch.Tensor)
+            or target.is_floating_point()
+            or target.is_complex()
+            or target.dtype == torch.bool
+            or target.numel() == 0
+        ):
+            return 2  # the target check reports the problem
+        return max(int(target.max().item()) + 1, 2)
+    if not _is_int(n_classes) or n_classes < 2:
+        raise ValueError(
+            f"n_classes must be an integer of at least 2; got {n_classes!r}"
+        )
+    return int(n_classes)
 
 
 @torch.no_grad()
@@ -642,7 +744,8 @@ def fit_softmax_regression(
     Minimises :func:`softmax_regression_loss` with the analytic gradient
     :math:`\frac1N (P - Y)^\top X + \lambda W`. Starting from zero keeps the
     weights and intercepts summing to zero over the classes (each gradient
-    does), which picks one representative of the softmax's shift invariance.
+    does), which picks one representative of the softmax's shift
+    invariance.
 
     Parameters
     ----------
@@ -660,35 +763,26 @@ def fit_softmax_regression(
     steps : int
         Number of gradient steps.
     lr : float, optional
-        Step size; None uses :math:`1/L` from :func:`gradient_lipschitz_bound`.
+        Step size; None uses :math:`1/L` from
+        :func:`gradient_lipschitz_bound`.
 
     Returns
     -------
     LinearModelFit
         ``weight`` of shape ``(C, D)``, ``bias`` of shape ``(C,)`` or None.
+
+    Raises
+    ------
+    FloatingPointError
+        When the objective stops being finite (the message names the step
+        and the learning rate).
     """
     x = _check_features(features)
     n, d = x.shape
-    if not isinstance(target, torch.Tensor):
-        raise ValueError(
-            f"target must be a torch.Tensor of shape ({n},); got"
-            f" {type(target).__name__}"
-        )
-    if n_classes is None:
-        if target.is_floating_point() or target.numel() == 0:
-            n_classes = 2  # let the target check below report the problem
-        else:
-            n_classes = max(int(target.max().item()) + 1, 2)
-    if (
-        isinstance(n_classes, bool)
-        or not isinstance(n_classes, int)
-        or n_classes < 2
-    ):
-        raise ValueError(
-            f"n_classes must be an integer of at least 2; got {n_classes!r}"
-        )
-    y = check_class_target(target, n, n_classes).to(x.device)
+    n_classes = _resolve_n_classes(n_classes, target, n)
+    y = _check_classes(target, n, n_classes, x, f"n_classes = {n_classes}")
     lam = _check_l2(l2)
+    _check_bool(fit_intercept, "fit_intercept")
     _check_fit_options(steps, lr)
     eta = (
         float(lr)
@@ -699,6 +793,7 @@ def fit_softmax_regression(
     theta = torch.zeros(n_classes, xa.shape[1], dtype=x.dtype, device=x.device)
     onehot = F.one_hot(y, n_classes).to(x.dtype)
     losses = torch.empty(steps + 1, dtype=x.dtype, device=x.device)
+    checked = 0
     for t in range(steps + 1):
         z = xa @ theta.T
         log_p = torch.log_softmax(z, dim=1)
@@ -706,6 +801,9 @@ def fit_softmax_regression(
             -(onehot * log_p).sum() / n
             + 0.5 * lam * (mask * theta * theta).sum()
         )
+        if t % _CHECK_EVERY == 0 or t == steps:
+            _check_converging(losses, t, checked, eta)
+            checked = t
         if t == steps:
             break
         grad = ((log_p.exp() - onehot) / n).T @ xa + lam * mask * theta
@@ -723,31 +821,82 @@ def fit_softmax_regression(
 # ---------------------------------------------------------------------------
 
 
+def _as_matrix(features) -> torch.Tensor:
+    try:
+        x = torch.as_tensor(features, dtype=torch.float64, device="cpu")
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(
+            "features must be an array of numbers of shape (N, D); got"
+            f" {type(features).__name__}"
+        ) from err
+    if x.dim() != 2:
+        raise ValueError(
+            f"features must have shape (N, D); got shape {tuple(x.shape)}"
+        )
+    check_finite(x, "features")
+    return x
+
+
+def _as_labels(target, n: int) -> torch.Tensor:
+    try:
+        y = torch.as_tensor(target, device="cpu")
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(
+            "target must be an array of integer labels; got"
+            f" {type(target).__name__}"
+        ) from err
+    if tuple(y.shape) != (n,):
+        raise ValueError(
+            f"target must have shape ({n},), one label per row of features;"
+            f" got {tuple(y.shape)}"
+        )
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise ValueError(
+            f"target must hold integer class labels; got dtype {y.dtype}"
+        )
+    return y.long()
+
+
+def _stratified_test_counts(counts: torch.Tensor, n_test: int) -> list[int]:
+    """Test examples per class: proportional to the class sizes, rounded
+    so that they add up to ``n_test`` (largest remainders first)."""
+    share = counts.double() * n_test / counts.sum()
+    take = share.floor().long()
+    order = torch.argsort(share - take, descending=True, stable=True)
+    take[order[: n_test - int(take.sum())]] += 1
+    return take.tolist()
+
+
 def standardised_split(
     features,
     target,
     *,
     test_size: float = 0.25,
-    seed: int = 0,
+    rng: int | torch.Generator | None = None,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float64,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Split a data set into stratified train and test parts and standardise the features.
+    """Split a data set into stratified train and test parts and standardise
+    the features.
 
-    The mean and standard deviation of each feature come from the training part
-    only (scikit-learn's ``StandardScaler``), so that nothing about the test
-    examples leaks into training; a constant feature is left unscaled.
+    Each class sends its share of ``test_size`` (rounded so that the test
+    part has ``ceil(test_size * N)`` examples) to the test part, chosen at
+    random. The mean and standard deviation of each feature come from the
+    training part only (scikit-learn's ``StandardScaler``), so that nothing
+    about the test examples leaks into training; a constant feature is left
+    unscaled. Chapter 3 uses it for several splits of the same data.
 
     Parameters
     ----------
     features : array-like
-        Shape ``(N, D)``.
+        Shape ``(N, D)``, finite numbers.
     target : array-like
         Integer labels of shape ``(N,)``; the split keeps their proportions.
     test_size : float
-        Fraction of examples held out, in (0, 1).
-    seed : int
-        Seed of the split.
+        Fraction of examples held out, in (0, 1); both parts must be
+        non-empty.
+    rng : int, torch.Generator or None
+        The split's randomness (see :func:`xentlib.runtime.as_generator`).
     device : str or torch.device
         Where the returned tensors live.
     dtype : torch.dtype
@@ -759,36 +908,62 @@ def standardised_split(
         Standardised features, shapes ``(N_train, D)`` and ``(N_test, D)``.
     y_train, y_test : torch.Tensor
         Labels as ``torch.long``, shapes ``(N_train,)`` and ``(N_test,)``.
-    """
-    import numpy as np
-    from sklearn.model_selection import train_test_split
-    from sklearn.preprocessing import StandardScaler
 
-    x = np.asarray(features, dtype=np.float64)
-    y = np.asarray(target)
-    if x.ndim != 2:
-        raise ValueError(
-            f"features must have shape (N, D); got shape {x.shape}"
-        )
-    if y.shape != (x.shape[0],):
-        raise ValueError(
-            f"target must have shape ({x.shape[0]},); got {y.shape}"
-        )
-    if (
-        isinstance(test_size, bool)
-        or not isinstance(test_size, float)
-        or not 0 < test_size < 1
-    ):
+    Examples
+    --------
+    >>> x = torch.arange(8.0).reshape(8, 1)
+    >>> y = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    >>> x_train, x_test, y_train, y_test = standardised_split(x, y, rng=0)
+    >>> sorted(y_test.tolist()), round(x_train.mean().item(), 12)
+    ([0, 1], 0.0)
+    """
+    x = _as_matrix(features)
+    n = x.shape[0]
+    y = _as_labels(target, n)
+    if not _is_real(test_size) or not 0 < test_size < 1:
         raise ValueError(
             f"test_size must be a fraction in (0, 1); got {test_size!r}"
         )
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=test_size, random_state=seed, stratify=y
-    )
-    scaler = StandardScaler().fit(x_train)
+    n_test = math.ceil(test_size * n)
+    if not 0 < n_test < n:
+        raise ValueError(
+            f"test_size must leave at least one example in each part; got"
+            f" {test_size!r} of {n} examples"
+        )
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(
+            f"dtype must be a floating-point torch.dtype; got {dtype!r}"
+        )
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(
+            f"device must name a torch device; got {device!r}"
+        ) from err
+    order = torch.randperm(n, generator=as_generator(rng))
+    classes, codes = torch.unique(y, return_inverse=True)
+    counts = torch.bincount(codes, minlength=len(classes))
+    quota = _stratified_test_counts(counts, n_test)
+    # in the shuffled order, each class's first `quota` examples go to test
+    position = torch.empty(n, dtype=torch.long)
+    position[order] = torch.arange(n)
+    by_class = torch.argsort(codes * n + position)
+    starts = torch.cumsum(counts, 0) - counts
+    rank = torch.empty(n, dtype=torch.long)
+    rank[by_class] = torch.arange(n) - starts[codes[by_class]]
+    in_test = rank < torch.tensor(quota)[codes]
+    train, test = order[~in_test[order]], order[in_test[order]]
+    mean = x[train].mean(0)
+    scale = x[train].std(0, unbiased=False)
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+
+    def prepare(rows):
+        z = (x[rows] - mean) / scale
+        return z.to(device=device, dtype=dtype)
+
     return (
-        torch.as_tensor(scaler.transform(x_train), dtype=dtype, device=device),
-        torch.as_tensor(scaler.transform(x_test), dtype=dtype, device=device),
-        torch.as_tensor(y_train, dtype=torch.long, device=device),
-        torch.as_tensor(y_test, dtype=torch.long, device=device),
+        prepare(train),
+        prepare(test),
+        y[train].to(device),
+        y[test].to(device),
     )

@@ -22,7 +22,8 @@ def mlp(
     depth: int = 2,
     activation: Callable[[], nn.Module] = nn.ReLU,
 ) -> nn.Sequential:
-    """A multilayer perceptron ``in_features -> hidden (x depth) -> out_features``.
+    """A multilayer perceptron ``in_features -> hidden (x depth) ->
+    out_features``.
 
     Parameters
     ----------
@@ -33,13 +34,15 @@ def mlp(
     depth : int
         Number of hidden layers (0 gives a linear model).
     activation : callable
-        Makes the non-linearity after each hidden layer (``nn.ReLU`` by default,
+        Makes the non-linearity after each hidden layer (``nn.ReLU`` by
+        default,
         ``lambda: nn.LeakyReLU(0.2)`` for the GAN of chapter 9).
 
     Returns
     -------
     nn.Sequential
-        Layers created in order, so the same seed gives the same initial weights.
+        Layers created in order, so the same seed gives the same initial
+        weights.
     """
     for name, value, low in (
         ("in_features", in_features, 1),
@@ -55,6 +58,11 @@ def mlp(
             raise ValueError(
                 f"{name} must be an integer >= {low}; got {value!r}"
             )
+    if not callable(activation):
+        raise ValueError(
+            "activation must be callable, returning a module (nn.ReLU); "
+            f"got {type(activation).__name__}"
+        )
     layers: list[nn.Module] = []
     width = in_features
     for _ in range(depth):

@@ -37,7 +37,7 @@ from ._validation import (
     reduce_rows,
 )
 from .models import mlp
-from .training import fit
+from .training import TrainConfig, fit
 
 __all__ = [
     "backward_corrected_cross_entropy",
@@ -503,15 +503,16 @@ def fit_and_evaluate(
         loss_fn,
         inputs,
         target,
-        epochs=epochs,
-        lr=lr,
-        batch_size=batch_size,
-        weight_decay=weight_decay,
-        generator=generator,
-        progress=progress,
-        desc=desc,
+        config=TrainConfig(
+            epochs=epochs,
+            lr=lr,
+            batch_size=batch_size,
+            weight_decay=weight_decay,
+        ),
+        rng=generator,
+        progress=(desc or "") if progress else None,
         on_epoch_end=after_epoch,
-    )
+    ).loss
     if "state" in best:
         model.load_state_dict(best["state"])
     return losses, scores

@@ -97,6 +97,8 @@ def record(name: str, value, display: bool = False) -> float | int:
         raise ValueError(
             f"name must be an identifier such as 'coin_kl_nats'; got {name!r}"
         )
+    if not isinstance(display, bool):
+        raise ValueError(f"display must be True or False; got {display!r}")
     number = _as_number(value, name)
     _recorded[name] = number
     _glue(name, number, display)

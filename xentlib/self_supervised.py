@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from .losses import cross_entropy
-from .training import accuracy, fit, predict
+from .training import TrainConfig, accuracy, fit, predict
 
 __all__ = [
     "SOURCES",
@@ -870,9 +870,7 @@ def fit_linear_probe(
         cross_entropy,
         features,
         labels.to(features.device),
-        epochs=epochs,
-        lr=lr,
-        weight_decay=weight_decay,
+        config=TrainConfig(epochs=epochs, lr=lr, weight_decay=weight_decay),
     )
     return probe
 

@@ -38,7 +38,7 @@ from torch import nn
 
 from ._validation import check_logits, check_reduction
 from .losses import cross_entropy
-from .training import fit
+from .training import TrainConfig, fit
 
 __all__ = [
     "AMINO_ACIDS",
@@ -514,12 +514,11 @@ def train_window_model(
         lambda out, y: js_penalized_cross_entropy(out, y, js_weight),
         residues,
         states,
-        epochs=epochs,
-        lr=lr,
-        batch_size=batch_size,
-        generator=torch.Generator().manual_seed(seed),
-        progress=progress,
-        desc=f"window {window}, JS weight {js_weight:g}",
+        config=TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size),
+        rng=seed,
+        progress=f"window {window}, JS weight {js_weight:g}"
+        if progress
+        else None,
     )
     return model
 

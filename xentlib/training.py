@@ -1,31 +1,139 @@
 """A small, explicit training loop shared by the chapters.
 
 Chapters train many small models (logistic and softmax regressions, MLPs, a
-small CNN). They all do the same thing: minimise a loss over a data set with
-Adam (or plain gradient descent), shuffle with a seeded generator, and report
-the mean loss per epoch. :func:`fit` does exactly that and nothing more, so a
-reader can see the whole loop in one screen; :func:`predict` and
-:func:`accuracy` are the evaluation side.
+small CNN, a VAE). They all do the same thing: minimise a loss over a data
+set with Adam (or plain gradient descent), shuffle with a seeded generator,
+and report the mean loss per epoch. :func:`fit` does exactly that and nothing
+more, so a reader can see the whole loop in one screen; :class:`TrainConfig`
+holds the optimiser's settings, so that two models compared in a chapter are
+visibly trained the same way; :func:`predict` and :func:`accuracy` are the
+evaluation side.
 
 Introduced in chapter 3 and used from chapter 4 on.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
-__all__ = ["accuracy", "fit", "predict"]
+from .runtime import as_generator
+
+__all__ = ["History", "TrainConfig", "accuracy", "fit", "predict"]
 
 _OPTIMIZERS = ("adam", "sgd")
 
 
-def _num_rows(inputs: torch.Tensor | tuple[torch.Tensor, ...]) -> int:
-    first = inputs[0] if isinstance(inputs, tuple) else inputs
-    return first.shape[0]
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a model is trained: the optimiser's settings, checked once.
+
+    Parameters
+    ----------
+    epochs : int
+        Passes over the data (0 trains nothing).
+    lr : float
+        Learning rate, finite and positive.
+    batch_size : int, optional
+        Mini-batch size; None uses the full batch (deterministic gradient
+        descent).
+    weight_decay : float
+        L2 penalty coefficient passed to the optimiser, finite and >= 0.
+    optimizer : {"adam", "sgd"}
+        Adam (Kingma and Ba, 2015), or plain (full-batch or stochastic)
+        gradient descent.
+
+    Examples
+    --------
+    >>> TrainConfig(epochs=20, lr=1e-3, batch_size=128)
+    TrainConfig(epochs=20, lr=0.001, batch_size=128, weight_decay=0.0, \
+optimizer='adam')
+    """
+
+    epochs: int
+    lr: float = 1e-2
+    batch_size: int | None = None
+    weight_decay: float = 0.0
+    optimizer: str = "adam"
+
+    def __post_init__(self) -> None:
+        if not _is_int(self.epochs) or self.epochs < 0:
+            raise ValueError(
+                f"epochs must be a non-negative integer; got {self.epochs!r}"
+            )
+        if not _is_real(self.lr) or not (0 < self.lr < math.inf):
+            raise ValueError(
+                f"lr must be a finite positive number; got {self.lr!r}"
+            )
+        if self.batch_size is not None and (
+            not _is_int(self.batch_size) or self.batch_size < 1
+        ):
+            raise ValueError(
+                "batch_size must be a positive integer or None (full "
+                f"batch); got {self.batch_size!r}"
+            )
+        if not _is_real(self.weight_decay) or not (
+            0 <= self.weight_decay < math.inf
+        ):
+            raise ValueError(
+                "weight_decay must be a finite non-negative number; "
+                f"got {self.weight_decay!r}"
+            )
+        if self.optimizer not in _OPTIMIZERS:
+            raise ValueError(
+                f"optimizer must be one of {_OPTIMIZERS}; "
+                f"got {self.optimizer!r}"
+            )
+
+
+@dataclass(frozen=True)
+class History:
+    """What happened while training: one entry per epoch.
+
+    Attributes
+    ----------
+    loss : list of float
+        The mean training loss of each epoch (weighted by batch sizes).
+    logs : dict of str to list of float
+        Further numbers per epoch: the terms a loss function returned beside
+        the loss (averaged like the loss), and what ``on_epoch_end``
+        returned.
+    """
+
+    loss: list[float]
+    logs: dict[str, list[float]] = field(default_factory=dict)
+
+
+def _num_rows(inputs, name: str) -> int:
+    parts = inputs if isinstance(inputs, tuple) else (inputs,)
+    if not parts or not all(isinstance(x, torch.Tensor) for x in parts):
+        raise ValueError(
+            f"{name} must be a tensor or a non-empty tuple of tensors; "
+            f"got {type(inputs).__name__}"
+        )
+    if any(x.dim() == 0 for x in parts):
+        raise ValueError(f"{name} must have one row per example; got a scalar")
+    rows = {x.shape[0] for x in parts}
+    if len(rows) != 1:
+        raise ValueError(
+            f"{name} must have the same number of rows in each tensor; "
+            f"got {sorted(rows)}"
+        )
+    return rows.pop()
 
 
 def _rows(inputs, index):
@@ -34,117 +142,156 @@ def _rows(inputs, index):
     return inputs[index]
 
 
+def _split_loss(out) -> tuple[torch.Tensor, dict]:
+    """A loss function's result as (scalar loss, logs)."""
+    loss, logs = out if isinstance(out, tuple) else (out, {})
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        raise ValueError(
+            "loss_fn must return a scalar tensor, or a (scalar tensor, dict) "
+            f"pair; got {type(loss).__name__}"
+        )
+    return loss, logs
+
+
+def _number(value) -> float:
+    return value.item() if isinstance(value, torch.Tensor) else float(value)
+
+
+def _diverged(
+    epoch: int, config: TrainConfig, what: str
+) -> FloatingPointError:
+    return FloatingPointError(
+        f"training diverged in epoch {epoch + 1} of {config.epochs}: {what}. "
+        f"Lower the learning rate (lr={config.lr:g}) or check the inputs "
+        "for NaN and inf"
+    )
+
+
 def fit(
     model: nn.Module,
-    loss_fn: Callable[..., torch.Tensor],
+    loss_fn: Callable[..., torch.Tensor | tuple[torch.Tensor, dict]],
     inputs: torch.Tensor | tuple[torch.Tensor, ...],
     target: torch.Tensor | None = None,
     *,
-    epochs: int,
-    lr: float = 1e-2,
-    batch_size: int | None = None,
-    weight_decay: float = 0.0,
-    optimizer: str = "adam",
-    generator: torch.Generator | None = None,
-    progress: bool = False,
-    desc: str | None = None,
-    on_epoch_end: Callable[[int, nn.Module], None] | None = None,
-) -> list[float]:
-    """Train ``model`` by minimising ``loss_fn(model(x), y)`` and return the loss history.
+    config: TrainConfig,
+    rng: int | torch.Generator | None = None,
+    on_epoch_end: Callable[[int, nn.Module], dict | None] | None = None,
+    progress: str | None = None,
+) -> History:
+    """Train ``model`` in place by minimising ``loss_fn(model(x), y)``.
 
     Parameters
     ----------
     model : nn.Module
-        Anything callable on a batch of ``inputs``; it is put in training mode.
+        Called on a batch of ``inputs``; it is put in training mode.
     loss_fn : callable
         ``loss_fn(output, target_batch)`` returning a scalar (a mean over the
-        batch). When ``target`` is None it is called as ``loss_fn(output, x)``
-        with the input batch ``x`` itself (autoencoders).
+        batch), or a pair ``(scalar, {"name": number})`` whose numbers are
+        averaged per epoch into :attr:`History.logs`. When ``target`` is
+        None it is called as ``loss_fn(output, x)`` with the input batch
+        itself (autoencoders).
     inputs : Tensor or tuple of Tensors
         Rows are examples. A tuple is passed to the model unpacked.
     target : Tensor, optional
         One row per example, on the same device as ``inputs``.
-    epochs : int
-        Passes over the data.
-    lr : float
-        Learning rate.
-    batch_size : int, optional
-        Mini-batch size; None uses the full batch (deterministic gradient descent).
-    weight_decay : float
-        L2 penalty coefficient passed to the optimiser.
-    optimizer : {"adam", "sgd"}
-        Adam, or plain (full-batch or stochastic) gradient descent.
-    generator : torch.Generator, optional
-        A CPU generator for the shuffling order, for repeatable runs.
-    progress : bool
-        Show a tqdm progress bar over epochs.
-    desc : str, optional
-        The progress bar's label.
+    config : TrainConfig
+        Epochs, learning rate, batch size, weight decay and optimiser.
+    rng : int, torch.Generator or None
+        The shuffling order's randomness (see
+        :func:`xentlib.runtime.as_generator`).
     on_epoch_end : callable, optional
-        ``on_epoch_end(epoch, model)``, called after each epoch (0-based), for
-        example to evaluate held-out accuracy while training (chapter 4).
+        ``on_epoch_end(epoch, model)``, called after each epoch (0-based),
+        for example to evaluate held-out accuracy while training (chapter
+        4). A dict of numbers it returns is logged in :attr:`History.logs`.
+    progress : str, optional
+        The label of a tqdm progress bar over epochs; None shows none.
 
     Returns
     -------
-    list of float
-        The mean training loss of each epoch (weighted by batch sizes).
+    History
+        The mean training loss of each epoch, and the logs.
+
+    Raises
+    ------
+    FloatingPointError
+        When the loss or a parameter stops being finite (the message names
+        the epoch and the learning rate).
     """
-    if not isinstance(epochs, int) or epochs < 0:
+    if not isinstance(model, nn.Module):
         raise ValueError(
-            f"epochs must be a non-negative integer; got {epochs!r}"
+            f"model must be a torch.nn.Module; got {type(model).__name__}"
         )
-    if lr <= 0:
-        raise ValueError(f"lr must be positive; got {lr}")
-    if optimizer not in _OPTIMIZERS:
+    if not callable(loss_fn):
         raise ValueError(
-            f"optimizer must be one of {_OPTIMIZERS}; got {optimizer!r}"
+            f"loss_fn must be callable; got {type(loss_fn).__name__}"
         )
-    n = _num_rows(inputs)
-    if target is not None and target.shape[0] != n:
+    if not isinstance(config, TrainConfig):
         raise ValueError(
-            f"target must have one row per input row ({n}); got"
-            f" {target.shape[0]}"
+            f"config must be a TrainConfig; got {type(config).__name__}"
         )
-    if batch_size is not None and batch_size < 1:
+    if on_epoch_end is not None and not callable(on_epoch_end):
         raise ValueError(
-            "batch_size must be a positive integer or None; got"
-            f" {batch_size!r}"
+            "on_epoch_end must be callable or None; "
+            f"got {type(on_epoch_end).__name__}"
         )
-    batch = n if batch_size is None else min(batch_size, n)
-    params = [p for p in model.parameters() if p.requires_grad]
-    if optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    else:
-        opt = torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
-    first = inputs[0] if isinstance(inputs, tuple) else inputs
-    model.train()
-    history: list[float] = []
-    for epoch in tqdm(
-        range(epochs), desc=desc, disable=not progress, mininterval=1.0
-    ):
-        order = (
-            torch.randperm(n, generator=generator).to(first.device)
-            if batch < n
-            else None
-        )
-        total = 0.0
-        for start in range(0, n, batch):
-            index = (
-                slice(start, start + batch)
-                if order is None
-                else order[start : start + batch]
+    n = _num_rows(inputs, "inputs")
+    if target is not None:
+        if not isinstance(target, torch.Tensor) or target.dim() == 0:
+            raise ValueError("target must be a tensor with one row per input")
+        if target.shape[0] != n:
+            raise ValueError(
+                "inputs and target must have one row per example each; got "
+                f"{n} input rows and {target.shape[0]} target rows"
             )
+    generator = as_generator(rng)
+    batch = n if config.batch_size is None else min(config.batch_size, n)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = (
+        torch.optim.Adam if config.optimizer == "adam" else torch.optim.SGD
+    )
+    opt = optimizer(params, lr=config.lr, weight_decay=config.weight_decay)
+    device = (inputs[0] if isinstance(inputs, tuple) else inputs).device
+    model.train()
+    history = History(loss=[])
+    epochs = tqdm(
+        range(config.epochs),
+        desc=progress,
+        disable=progress is None,
+        mininterval=1.0,
+    )
+    for epoch in epochs:
+        order = None
+        if batch < n:
+            order = torch.randperm(n, generator=generator).to(device)
+        total, sums = 0.0, {}
+        for start in range(0, n, batch):
+            if order is None:
+                index = slice(start, start + batch)
+            else:
+                index = order[start : start + batch]
             x = _rows(inputs, index)
             y = x if target is None else target[index]
             out = model(*x) if isinstance(x, tuple) else model(x)
-            loss = loss_fn(out, y)
+            loss, logs = _split_loss(loss_fn(out, y))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += loss.item() * (min(start + batch, n) - start)
-        history.append(total / n)
+            rows = min(start + batch, n) - start
+            value = loss.item()
+            if not math.isfinite(value):
+                raise _diverged(epoch, config, f"the loss became {value}")
+            total += value * rows
+            for key, term in logs.items():
+                sums[key] = sums.get(key, 0.0) + _number(term) * rows
+        if not all(bool(torch.isfinite(p).all()) for p in params):
+            raise _diverged(epoch, config, "a parameter is no longer finite")
+        history.loss.append(total / n)
+        for key, term in sums.items():
+            history.logs.setdefault(key, []).append(term / n)
         if on_epoch_end is not None:
-            on_epoch_end(epoch, model)
+            extra = on_epoch_end(epoch, model)
+            for key, term in (extra or {}).items():
+                history.logs.setdefault(key, []).append(_number(term))
             model.train()
     return history
 
@@ -153,7 +300,30 @@ def fit(
 def predict(
     model: nn.Module, inputs: torch.Tensor, batch_size: int = 4096
 ) -> torch.Tensor:
-    """The model's outputs on ``inputs`` in evaluation mode, computed in batches."""
+    """The model's outputs on ``inputs`` in evaluation mode, in batches.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Put in evaluation mode for the call, then restored.
+    inputs : Tensor
+        Rows are examples.
+    batch_size : int
+        Rows per forward pass (a positive integer).
+    """
+    if not isinstance(model, nn.Module):
+        raise ValueError(
+            f"model must be a torch.nn.Module; got {type(model).__name__}"
+        )
+    if not isinstance(inputs, torch.Tensor) or inputs.dim() == 0:
+        raise ValueError(
+            "inputs must be a tensor with one row per example; "
+            f"got {type(inputs).__name__}"
+        )
+    if not _is_int(batch_size) or batch_size < 1:
+        raise ValueError(
+            f"batch_size must be a positive integer; got {batch_size!r}"
+        )
     was_training = model.training
     model.eval()
     try:
@@ -169,18 +339,55 @@ def predict(
 def accuracy(prediction: torch.Tensor, target: torch.Tensor) -> float:
     """Fraction of correct predictions.
 
-    ``prediction`` is either class indices of shape ``(N,)`` or scores of
-    shape ``(N, C)`` (logits or probabilities; the argmax is taken).
+    Parameters
+    ----------
+    prediction : Tensor
+        Class indices of shape ``(N,)``, or scores of shape ``(N, C)``
+        (logits or probabilities, no NaN; the argmax is taken).
+    target : Tensor
+        Class indices of shape ``(N,)``, in ``[0, C - 1]`` when the scores
+        give ``C``.
     """
-    if prediction.dim() == 2:
-        prediction = prediction.argmax(dim=1)
-    if prediction.shape != target.shape:
+    if not isinstance(prediction, torch.Tensor):
         raise ValueError(
-            "prediction must hold one class per target"
-            f" ({tuple(target.shape)}); got shape {tuple(prediction.shape)}"
+            "prediction must be a tensor of class indices or scores; "
+            f"got {type(prediction).__name__}"
+        )
+    if not isinstance(target, torch.Tensor):
+        raise ValueError(
+            f"target must be a tensor of class indices; "
+            f"got {type(target).__name__}"
+        )
+    if target.is_floating_point() or target.is_complex():
+        raise ValueError(
+            f"target must hold integer class indices; got dtype {target.dtype}"
         )
     if target.numel() == 0:
         raise ValueError(
             "target is empty; accuracy needs at least one example"
+        )
+    if int(target.min()) < 0:
+        raise ValueError(
+            f"target must hold class indices >= 0; got {int(target.min())}"
+        )
+    if prediction.dim() == 2:
+        if bool(torch.isnan(prediction).any()):
+            raise ValueError("prediction contains NaN; expected scores")
+        if int(target.max()) >= prediction.shape[1]:
+            raise ValueError(
+                "target must hold class indices in "
+                f"[0, {prediction.shape[1] - 1}] for {prediction.shape[1]} "
+                f"scores per row; got {int(target.max())}"
+            )
+        prediction = prediction.argmax(dim=1)
+    elif prediction.is_floating_point() or prediction.is_complex():
+        raise ValueError(
+            "prediction of shape (N,) must hold integer class indices; "
+            f"got dtype {prediction.dtype}"
+        )
+    if prediction.shape != target.shape:
+        raise ValueError(
+            f"prediction must hold one class per target "
+            f"({tuple(target.shape)}); got shape {tuple(prediction.shape)}"
         )
     return (prediction.to(target.device) == target).float().mean().item()
