@@ -13,8 +13,13 @@ import torch
 import torch.nn.functional as F
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-if DEVICE == "cpu":  # must come before triton is first imported
-    os.environ.setdefault("TRITON_INTERPRET", "1")
+# On the CPU the kernels run in Triton's interpreter, which must be chosen
+# before triton is first imported (and stay chosen while they run); the
+# variable is removed after this module's tests, so that processes started
+# later (a chapter, a benchmark) do not inherit it.
+_SET_HERE = DEVICE == "cpu" and "TRITON_INTERPRET" not in os.environ
+if _SET_HERE:
+    os.environ["TRITON_INTERPRET"] = "1"
 pytest.importorskip("triton")
 
 from xentlib.scale import linear_cross_entropy  # noqa: E402
@@ -29,6 +34,13 @@ if DEVICE == "cpu" and not INTERPRETED:
         "triton was imported before TRITON_INTERPRET=1 could be set",
         allow_module_level=True,
     )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _interpreter_variable():
+    yield
+    if _SET_HERE:
+        os.environ.pop("TRITON_INTERPRET", None)
 
 
 def _problem(n=70, d=40, v=150, dtype=torch.float32, seed=0, scale=1.0):

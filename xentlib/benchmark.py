@@ -149,6 +149,10 @@ def time_interleaved(
         raise ValueError(
             f"warmup must be a non-negative integer; got {warmup!r}"
         )
+    if synchronize is not None and not callable(synchronize):
+        raise ValueError(
+            f"synchronize must be a function or None; got {synchronize!r}"
+        )
     sync = synchronize or (lambda: None)
     names = list(functions)
     times = {name: [] for name in names}
@@ -188,6 +192,7 @@ def compare_losses(
     _positive_int(rows, "rows")
     _positive_int(classes, "classes")
     _positive_int(repeats, "repeats")
+    _check_seed(seed)
     if loss not in ("cross_entropy", "binary_cross_entropy"):
         raise ValueError(
             "loss must be 'cross_entropy' or 'binary_cross_entropy'; got"
@@ -369,6 +374,11 @@ def _check_chunk_size(chunk_size) -> None:
         _positive_int(chunk_size, "chunk_size")
 
 
+def _check_seed(seed) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
+
+
 def _check_method(method) -> None:
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
@@ -412,6 +422,7 @@ def measure(
     _check_method(method)
     _check_size(tokens, hidden, vocab, dtype, repeats, fewest=0)
     _check_chunk_size(chunk_size)
+    _check_seed(seed)
     dev = _device(device)
     cuda = dev.type == "cuda"
     result = Measurement(
@@ -533,7 +544,16 @@ def compare_methods(
         )
     _check_size(tokens, hidden, vocab, dtype, repeats)
     _check_chunk_size(chunk_size)
+    _check_seed(seed)
     _device(device)
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not timeout > 0
+    ):
+        raise ValueError(
+            f"timeout must be a positive number of seconds; got {timeout!r}"
+        )
     size = dict(
         tokens=tokens,
         hidden=hidden,

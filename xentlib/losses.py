@@ -86,7 +86,8 @@ def _check_weight(
     if shape is not None and weight.shape != shape:
         raise ValueError(
             f"{name} must be a tensor of shape {tuple(shape)}, one weight"
-            f" per class; got {tuple(weight.shape)}"
+            f" per class of input (shape {tuple(like.shape)}); got"
+            f" {tuple(weight.shape)}"
         )
     if shape is None:
         try:

@@ -46,8 +46,17 @@ __all__ = [
     "vocab_slices",
 ]
 
-#: Default number of tokens per chunk of :func:`linear_cross_entropy`.
-DEFAULT_CHUNK_SIZE = 512
+#: The fewest tokens per chunk that :func:`linear_cross_entropy` chooses:
+#: smaller matrix products use a processor's matrix units poorly.
+MIN_CHUNK_SIZE = 256
+
+
+def default_chunk_size(tokens: int, hidden: int, vocab: int) -> int:
+    """Tokens per chunk when none is given: a chunk's logits about as large
+    as the hidden states (Liger Kernel's rule), and at least
+    :data:`MIN_CHUNK_SIZE` tokens."""
+    return max(MIN_CHUNK_SIZE, -(-tokens * hidden // vocab))
+
 
 #: The ways :func:`linear_cross_entropy` can compute the loss.
 METHODS = ("auto", "gradient_in_forward", "recompute", "triton")
@@ -80,82 +89,103 @@ def _subtract_at_targets_(
     z.index_put_((rows, y), -values.to(z.dtype), accumulate=True)
 
 
-class _GradientInForward(torch.autograd.Function):
-    r"""The reduced loss :math:`\sum_i c_i \ell_i`, gradients from the forward.
+def _loss_and_gradients(hidden, weight, bias, y, row_scale, chunk_size, need):
+    r"""The reduced loss :math:`\sum_i c_i \ell_i` and its gradients, chunked.
 
     ``row_scale`` :math:`c_i` is 0 for an ignored row and otherwise 1 (for
     ``reduction="sum"``) or one over the number of kept rows (for
-    ``"mean"``). For each chunk of rows the forward pass forms the logits,
-    their softmax in place, and the chunk's gradient
-    :math:`\Delta = c\,(p - e_y)`; it finishes that chunk's rows of
-    :math:`\partial L / \partial H = \Delta W` and adds
-    :math:`\Delta^\top H` to the weight gradient, accumulated in float32 for
-    half-precision weights. Only one chunk of logits is alive at a time, and
-    the three matrix products are those of the naive computation: none is
-    repeated. The backward pass multiplies the stored gradients by the
-    upstream gradient, a scalar since the loss is reduced.
+    ``"mean"``); ``need`` says which of the gradients of ``hidden``,
+    ``weight`` and ``bias`` to compute. For each chunk of rows: the logits,
+    their softmax in place, the chunk's gradient
+    :math:`\Delta = c\,(p - e_y)` in place, that chunk's rows of
+    :math:`\partial L / \partial H = \Delta W`, and
+    :math:`\Delta^\top H` added to the weight gradient (summed in float32
+    for half-precision weights). Returns the log-sum-exps, the loss and the
+    three gradients (None where not needed).
+    """
+    need_h, need_w, need_b = need
+    cdtype = compute_dtype(hidden.dtype)
+    n, dev = hidden.shape[0], hidden.device
+    total = torch.zeros((), dtype=cdtype, device=dev)
+    lse = torch.empty(n, dtype=cdtype, device=dev)
+    grad_h = torch.empty_like(hidden) if need_h else None
+    grad_w = (
+        torch.zeros(weight.shape, dtype=cdtype, device=dev) if need_w else None
+    )
+    grad_b = (
+        torch.zeros(weight.shape[0], dtype=cdtype, device=dev)
+        if need_b
+        else None
+    )
+    for start in range(0, n, chunk_size):
+        rows = slice(start, start + chunk_size)
+        h, yc, c = hidden[rows], y[rows], row_scale[rows]
+        z = dz = None  # free the last chunk's logits before the next's
+        z = _chunk_logits(h, weight, bias, cdtype)
+        target_logit = z.gather(1, yc[:, None])
+        m, s = _softmax_in_place(z)
+        lse[rows] = (m + s.log()).squeeze(1)
+        loss = lse[rows] - target_logit.squeeze(1)
+        # c = 0 for an ignored row, whose loss may be inf: count it as 0.
+        total += torch.where(c != 0, c * loss, 0.0).sum()
+        if not (need_h or need_w or need_b):
+            continue
+        # dz = c * (softmax - onehot), over the chunk's logits in place
+        z.mul_(c[:, None] / s)
+        _subtract_at_targets_(z, yc, c)
+        if need_b:
+            grad_b += z.sum(0)
+        dz = z.to(hidden.dtype)
+        if need_h:
+            torch.matmul(dz, weight, out=grad_h[rows])
+        if need_w:
+            if grad_w.dtype == dz.dtype:
+                grad_w.addmm_(dz.T, h)
+            else:  # half precision: each chunk's product, summed in float32
+                grad_w += dz.T @ h
+    grads = (
+        grad_h,
+        None if grad_w is None else grad_w.to(weight.dtype),
+        None if grad_b is None else grad_b.to(bias.dtype),
+    )
+    return lse, total, grads
+
+
+class _GradientInForward(torch.autograd.Function):
+    """The reduced loss, with its gradients computed in the forward pass.
+
+    See :func:`_loss_and_gradients`. Only one chunk of logits is alive at a
+    time, and the three matrix products are those of the naive computation:
+    none is repeated. The backward pass multiplies the stored gradients by
+    the upstream gradient (a scalar, since the loss is reduced) in place and
+    hands them over, so that autograd can keep them as the inputs' ``.grad``
+    without a copy. A second backward pass through the same graph
+    (``retain_graph=True``) finds them gone and computes them again from the
+    saved inputs.
     """
 
     @staticmethod
-    def forward(ctx, hidden, weight, bias, y, row_scale, chunk_size, grads):
-        need_h, need_w, need_b = grads
-        cdtype = compute_dtype(hidden.dtype)
-        n = hidden.shape[0]
-        total = torch.zeros((), dtype=cdtype, device=hidden.device)
-        lse = torch.empty(n, dtype=cdtype, device=hidden.device)
-        grad_h = torch.empty_like(hidden) if need_h else None
-        grad_w = (
-            torch.zeros(weight.shape, dtype=cdtype, device=weight.device)
-            if need_w
-            else None
+    def forward(ctx, hidden, weight, bias, y, row_scale, chunk_size, need):
+        lse, total, grads = _loss_and_gradients(
+            hidden, weight, bias, y, row_scale, chunk_size, need
         )
-        grad_b = (
-            torch.zeros(weight.shape[0], dtype=cdtype, device=weight.device)
-            if need_b
-            else None
-        )
-        for start in range(0, n, chunk_size):
-            rows = slice(start, start + chunk_size)
-            h, yc, c = hidden[rows], y[rows], row_scale[rows]
-            z = _chunk_logits(h, weight, bias, cdtype)
-            target_logit = z.gather(1, yc[:, None])
-            m, s = _softmax_in_place(z)
-            lse[rows] = (m + s.log()).squeeze(1)
-            loss = lse[rows] - target_logit.squeeze(1)
-            # c = 0 for an ignored row, whose loss may be inf: count it as 0.
-            total += torch.where(c != 0, c * loss, 0.0).sum()
-            if not (need_h or need_w or need_b):
-                continue
-            # dz = c * (softmax - onehot), over the chunk's logits in place
-            z.mul_(c[:, None] / s)
-            _subtract_at_targets_(z, yc, c)
-            dz = z
-            if need_b:
-                grad_b += dz.sum(0)
-            dz = dz.to(hidden.dtype)
-            if need_h:
-                torch.matmul(dz, weight, out=grad_h[rows])
-            if need_w:
-                if grad_w.dtype == dz.dtype:
-                    grad_w.addmm_(dz.T, h)
-                else:  # half precision: each chunk's product, summed in f32
-                    grad_w += dz.T @ h
-        ctx.grads = [
-            grad_h,
-            None if grad_w is None else grad_w.to(weight.dtype),
-            None if grad_b is None else grad_b.to(bias.dtype),
-        ]
+        ctx.grads = grads
+        ctx.chunk_size, ctx.need = chunk_size, need
+        ctx.save_for_backward(hidden, weight, bias, y, row_scale)
         ctx.mark_non_differentiable(lse)
         return lse, total
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, _, grad_total):
-        # Out of place, so that a second backward pass (retain_graph=True,
-        # or gradcheck's repeat) finds the stored gradients unchanged.
+        grads, ctx.grads = ctx.grads, None
+        if grads is None:  # a repeated backward pass
+            _, _, grads = _loss_and_gradients(
+                *ctx.saved_tensors, ctx.chunk_size, ctx.need
+            )
         scaled = [
-            None if t is None else t * grad_total.to(t.dtype)
-            for t in ctx.grads
+            None if t is None else t.mul_(grad_total.to(t.dtype))
+            for t in grads
         ]
         return (*scaled, None, None, None, None)
 
@@ -179,6 +209,7 @@ class _Recompute(torch.autograd.Function):
         target_logit = torch.empty(n, dtype=cdtype, device=hidden.device)
         for start in range(0, n, chunk_size):
             rows = slice(start, start + chunk_size)
+            z = None  # free the last chunk's logits before the next's
             z = _chunk_logits(hidden[rows], weight, bias, cdtype)
             target_logit[rows] = z.gather(1, y[rows, None]).squeeze(1)
             m, s = _softmax_in_place(z)
@@ -209,6 +240,7 @@ class _Recompute(torch.autograd.Function):
         for start in range(0, hidden.shape[0], ctx.chunk_size):
             rows = slice(start, start + ctx.chunk_size)
             h = hidden[rows]
+            z = dz = None  # free the last chunk's logits before the next's
             z = _chunk_logits(h, weight, bias, cdtype)
             # dz = g * (softmax(z) - onehot(y)), over the chunk's logits
             z.sub_(lse[rows, None]).exp_().mul_(g[rows, None])
@@ -304,8 +336,9 @@ def linear_cross_entropy(
     reduction : {"mean", "sum", "none"}
         ``"none"`` returns one loss per row, in the shape of ``target``.
     chunk_size : int, optional
-        Rows per chunk; defaults to 512. The chunk's logits, ``chunk_size *
-        V`` float32 numbers, are the largest temporary.
+        Rows per chunk. The chunk's logits, ``chunk_size * V`` float32
+        numbers, are the largest temporary; by default they are about as
+        many as the numbers in ``hidden``, with at least 256 rows a chunk.
     method : {"auto", "gradient_in_forward", "recompute", "triton"}
         How the gradients are computed (see above).
 
@@ -376,7 +409,9 @@ def linear_cross_entropy(
             f" {hidden.dtype} and device {hidden.device}; got {got}"
         )
     if chunk_size is None:
-        chunk_size = DEFAULT_CHUNK_SIZE
+        chunk_size = default_chunk_size(
+            hidden[..., 0].numel(), weight.shape[1], weight.shape[0]
+        )
     if (
         isinstance(chunk_size, bool)
         or not isinstance(chunk_size, int)
@@ -409,7 +444,7 @@ def linear_cross_entropy(
             f"target must have shape {tuple(row_shape)}, one index per row of"
             f" hidden; got {tuple(target.shape)}"
         )
-    _check_finite(hidden, weight, bias)
+    _check_finite(hidden=hidden, weight=weight, bias=bias)
     h = hidden.reshape(-1, hidden.shape[-1])
     y = target.reshape(-1).to(device=hidden.device, dtype=torch.long)
     keep, y = _check_class_indices(y, weight.shape[0], ignore_index)
@@ -455,9 +490,15 @@ def linear_cross_entropy(
     return total.to(hidden.dtype)
 
 
-def _check_finite(hidden, weight, bias) -> None:
+def _describe(x) -> str:
+    if isinstance(x, torch.Tensor):
+        return f"shape {tuple(x.shape)}, dtype {x.dtype}"
+    return type(x).__name__
+
+
+def _check_finite(**tensors) -> None:
     """NaN or inf in the inputs would give NaN gradients: reject them."""
-    for name, x in (("hidden", hidden), ("weight", weight), ("bias", bias)):
+    for name, x in tensors.items():
         if x is not None and x.numel():
             _fail_if(
                 ~torch.isfinite(x).all(),
@@ -605,8 +646,8 @@ def vocab_parallel_cross_entropy(
             else type(target).__name__
         )
         raise ValueError(
-            f"target must be an integer tensor of shape ({logits.shape[0]},);"
-            f" got {got}"
+            f"target must be an integer tensor of shape ({logits.shape[0]},),"
+            f" one token per row of logits; got {got}"
         )
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
         raise ValueError(
@@ -689,17 +730,33 @@ def vocab_parallel_linear_cross_entropy(
     its own slice of the weight. Explained in chapter 15.
     """
     _check_process_group()
-    if not isinstance(hidden, torch.Tensor) or hidden.dim() != 2:
-        raise ValueError("hidden must be a tensor of shape (N, D)")
+    if (
+        not isinstance(hidden, torch.Tensor)
+        or not hidden.is_floating_point()
+        or hidden.dim() != 2
+    ):
+        raise ValueError(
+            "hidden must be a floating-point tensor of shape (N, D); got"
+            f" {_describe(hidden)}"
+        )
     if (
         not isinstance(weight_slice, torch.Tensor)
         or weight_slice.dim() != 2
         or weight_slice.shape[1] != hidden.shape[1]
+        or weight_slice.dtype != hidden.dtype
     ):
         raise ValueError(
-            f"weight_slice must have shape (V_r, {hidden.shape[1]}) to match"
-            " hidden"
+            f"weight_slice must have shape (V_r, {hidden.shape[1]}) and dtype"
+            f" {hidden.dtype} to match hidden; got {_describe(weight_slice)}"
         )
+    if not isinstance(target, torch.Tensor) or target.shape != (
+        hidden.shape[0],
+    ):
+        raise ValueError(
+            f"target must have shape ({hidden.shape[0]},), one token per row"
+            f" of hidden; got {_describe(target)}"
+        )
+    _check_finite(hidden=hidden, weight_slice=weight_slice)
     h = _CopyToVocabParallel.apply(hidden, group)
     return vocab_parallel_cross_entropy(
         h @ weight_slice.T,
@@ -800,10 +857,16 @@ def vocab_parallel_agreement(
 
     import torch.multiprocessing as mp
 
-    if world_size < 1 or vocab < world_size:
+    sizes = dict(world_size=world_size, tokens=tokens, hidden=hidden)
+    for name, n in dict(sizes, vocab=vocab).items():
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"{name} must be a positive integer; got {n!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
+    if vocab < world_size:
         raise ValueError(
-            f"world_size must be in [1, vocab]; got world_size={world_size},"
-            f" vocab={vocab}"
+            f"world_size must be at most vocab ({vocab}), one token per"
+            f" process at least; got {world_size}"
         )
     with tempfile.TemporaryDirectory() as tmp:
         init, out = f"{tmp}/init", f"{tmp}/result.pt"

@@ -40,11 +40,17 @@ Explained in chapter 15.
 from __future__ import annotations
 
 import torch
-import triton
-import triton.language as tl
-from triton.runtime.interpreter import InterpretedFunction
 
-__all__ = ["triton_linear_cross_entropy"]
+try:  # triton comes with PyTorch's CUDA builds
+    import triton
+    import triton.language as tl
+    from triton.runtime.interpreter import InterpretedFunction
+except ImportError:  # pragma: no cover - a build without triton
+    triton = None
+
+# No public API: use ``linear_cross_entropy(..., method="triton")``, which
+# validates the inputs and calls :func:`triton_linear_cross_entropy`.
+__all__: list[str] = []
 
 BLOCK_N, BLOCK_V, BLOCK_D = 64, 64, 32
 
@@ -201,9 +207,12 @@ def _backward(
 
 # With TRITON_INTERPRET=1 set before triton is imported, these are run by
 # Triton's interpreter, on CPU tensors too.
-_forward_kernel = triton.jit(_forward)
-_backward_kernel = triton.jit(_backward)
-INTERPRETED = isinstance(_forward_kernel, InterpretedFunction)
+if triton is not None:
+    _forward_kernel = triton.jit(_forward)
+    _backward_kernel = triton.jit(_backward)
+    INTERPRETED = isinstance(_forward_kernel, InterpretedFunction)
+else:
+    INTERPRETED = False
 
 
 def _options(dtype: torch.dtype) -> dict:
@@ -316,6 +325,11 @@ def triton_linear_cross_entropy(
     :func:`xentlib.scale.linear_cross_entropy`, which calls this with
     ``method="triton"``.
     """
+    if triton is None:
+        raise ValueError(
+            "method='triton' needs the triton package (it comes with"
+            " PyTorch's CUDA builds)"
+        )
     if hidden.device.type != "cuda" and not INTERPRETED:
         raise ValueError(
             "method='triton' needs a CUDA device, or TRITON_INTERPRET=1 set"
