@@ -61,7 +61,12 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--repeats", type=int, default=10, help="interleaved timed rounds"
     )
-    parser.add_argument("--methods", nargs="+", choices=METHODS)
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        help=f"among {', '.join(METHODS)}; xentlib's with a chunk size:"
+        " xentlib@256",
+    )
     parser.add_argument(
         "--smoke",
         action="store_true",

@@ -71,6 +71,11 @@ METHODS = (
     "liger",
     "cce",
 )
+# xentlib's methods also take a chunk size: "xentlib@256".
+
+#: A method whose first pass takes this many times the fastest method's is
+#: not timed (see :func:`compare_methods`).
+TOO_SLOW = 20
 
 #: Problem sizes of :func:`compare_methods`: the CPU size of issue 14 and
 #: the Llama 3 output layer that Liger Kernel and Cut Cross-Entropy measure.
@@ -251,7 +256,25 @@ class Measurement:
     error: str | None = None
 
 
+def _split_method(method) -> tuple[str, int | None]:
+    """``"xentlib@256"`` -> ``("xentlib", 256)``; a name alone -> chunk None.
+
+    A chunk size after ``@`` picks the chunk of one of xentlib's methods, so
+    that one comparison can hold several chunk sizes.
+    """
+    if not isinstance(method, str):
+        return method, None
+    name, _, chunk = method.partition("@")
+    if not chunk:
+        return name, None
+    if not name.startswith("xentlib") or not chunk.isdigit() or not int(chunk):
+        return method, None  # not a known method: rejected by the caller
+    return name, int(chunk)
+
+
 def _loss_function(method: str, chunk_size: int | None):
+    method, chunk = _split_method(method)
+    chunk_size = chunk or chunk_size
     if method == "naive":
         return lambda h, w, y: F.cross_entropy(h @ w.T, y)
     if method.startswith("xentlib"):
@@ -380,8 +403,11 @@ def _check_seed(seed) -> None:
 
 
 def _check_method(method) -> None:
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    if _split_method(method)[0] not in METHODS:
+        raise ValueError(
+            f"method must be one of {METHODS}, or xentlib's with a chunk size"
+            f" ('xentlib@256'); got {method!r}"
+        )
 
 
 def _check_size(tokens, hidden, vocab, dtype, repeats, fewest=1):
@@ -472,20 +498,36 @@ def _time_methods(
     chunk_size: int | None = None,
     seed: int = 0,
 ) -> dict[str, list[float] | str]:
-    """Time every method in this process, interleaved (the timing worker)."""
+    """Time every method in this process, interleaved (the timing worker).
+
+    Each method's first pass is a warm-up (compilation, caches); a method
+    whose warm-up fails is left out, and so is one whose warm-up took more
+    than :data:`TOO_SLOW` times the fastest one's (and over five seconds),
+    so that one slow method cannot hold up the others' rounds.
+    """
     dev = torch.device(device)
     cuda = dev.type == "cuda"
     h, w, y = _inputs(tokens, hidden, vocab, dtype, dev, seed)
-    passes, out = {}, {}
+    passes, out, warmup = {}, {}, {}
     for method in methods:
         try:
             passes[method] = _one_pass(
                 _loss_function(method, chunk_size), h, w, y, cuda, dev
             )
-            passes[method]()  # a method that fails is left out
+            start = time.perf_counter()
+            passes[method]()
+            warmup[method] = time.perf_counter() - start
         except Exception as err:
             out[method] = _error(err)
             passes.pop(method, None)
+    fastest = min(warmup.values(), default=0.0)
+    for method, seconds in warmup.items():
+        if seconds > max(5.0, TOO_SLOW * fastest):
+            out[method] = (
+                f"not timed: its first pass took {seconds:.1f} s, over"
+                f" {TOO_SLOW} times the fastest method's"
+            )
+            passes.pop(method)
     if passes:
         timings = time_interleaved(passes, repeats=repeats, warmup=0)
         out.update({m: list(t.seconds) for m, t in timings.items()})
@@ -538,9 +580,12 @@ def compare_methods(
     methods = (
         list(methods) if methods is not None else available_methods(device)
     )
-    if isinstance(methods, str) or not all(m in METHODS for m in methods):
+    if isinstance(methods, str) or not all(
+        _split_method(m)[0] in METHODS for m in methods
+    ):
         raise ValueError(
-            f"methods must be a list of names among {METHODS}; got {methods!r}"
+            f"methods must be a list of names among {METHODS}, or xentlib's"
+            f" with a chunk size ('xentlib@256'); got {methods!r}"
         )
     _check_size(tokens, hidden, vocab, dtype, repeats)
     _check_chunk_size(chunk_size)

@@ -12,13 +12,16 @@ memory and never written to its main memory.
   :math:`s`, rescaled by :math:`e^{m - m'}` when the maximum grows). It also
   picks the target logit when the target falls in the tile. It writes two
   numbers per token: the log-sum-exp and the target logit.
-* The backward kernel gives each program one tile (a block of tokens times a
-  block of the vocabulary). It recomputes the tile's logits, turns them into
-  the tile of :math:`\Delta = g\,(p - e_y)` with the saved log-sum-exp, and
-  adds :math:`\Delta W` to the tokens' hidden-state gradient and
-  :math:`\Delta^\top H` to the vocabulary entries' weight gradient, with
-  atomic additions in float32 (so the order of the additions, and the last
-  bits of the result, vary from run to run on a GPU).
+* The backward pass has two kernels, which recompute the tiles of logits
+  and turn each into the tile of :math:`\Delta = g\,(p - e_y)` with the saved
+  log-sum-exp. In the first, a program owns a block of tokens and walks over
+  the vocabulary, adding :math:`\Delta W` to its tokens' rows of the
+  hidden-state gradient; in the second, a program owns a block of the
+  vocabulary and walks over the tokens, adding :math:`\Delta^\top H` to its
+  rows of the weight gradient (and :math:`\Delta`'s column sums to the
+  bias's). No two programs write the same numbers, so there are no atomic
+  additions and the result is the same in every run; the price is that each
+  tile's logits are computed twice in the backward pass.
 * A tile whose every probability is at most ``filter_eps`` and which holds no
   target is skipped in the backward pass: its contribution is
   :math:`g\,p` times the inputs, which is zero when the probabilities are.
@@ -111,17 +114,15 @@ def _forward(
     tl.store(TARGET + rows, target, mask=row_ok)
 
 
-def _backward(
+def _delta_tile(
     H,
     W,
     B,
     Y,
     LSE,
     G,
-    DH,
-    DW,
-    DB,
-    SKIPPED,
+    rows,
+    cols,
     N,
     V,
     D,
@@ -133,8 +134,7 @@ def _backward(
     BLOCK_V: tl.constexpr,
     BLOCK_D: tl.constexpr,
 ):
-    rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
-    cols = tl.program_id(1) * BLOCK_V + tl.arange(0, BLOCK_V)
+    # The tile of g (p - e_y) for rows x cols, and whether to skip it.
     row_ok = rows < N
     col_ok = cols < V
     z = tl.zeros([BLOCK_N, BLOCK_V], tl.float32)
@@ -161,55 +161,160 @@ def _backward(
     p = tl.where(row_ok[:, None] & col_ok[None, :], p, 0.0)
     y = tl.load(Y + rows, mask=row_ok, other=-1)
     hit = cols[None, :] == y[:, None]
-    if (tl.max(tl.max(p, axis=1), axis=0) <= filter_eps) & (
+    skip = (tl.max(tl.max(p, axis=1), axis=0) <= filter_eps) & (
         tl.max(tl.max(hit.to(tl.int32), axis=1), axis=0) == 0
-    ):
-        tl.atomic_add(SKIPPED, 1)
-    else:
-        g = tl.load(G + rows, mask=row_ok, other=0.0)
-        delta = (p - hit.to(tl.float32)) * g[:, None]
-        # rounded to the inputs' dtype, as the matrix units take it
-        delta_in = delta.to(H.dtype.element_ty)
-        if DOT_IN_F32:
-            delta_in = delta_in.to(tl.float32)
-        for d0 in range(0, D, BLOCK_D):
-            ds = d0 + tl.arange(0, BLOCK_D)
-            d_ok = ds < D
-            w = tl.load(
-                W + cols[:, None] * D + ds[None, :],
-                mask=col_ok[:, None] & d_ok[None, :],
-                other=0.0,
-            )
+    )
+    g = tl.load(G + rows, mask=row_ok, other=0.0)
+    delta = (p - hit.to(tl.float32)) * g[:, None]
+    return delta, skip
+
+
+def _backward_hidden(
+    H,
+    W,
+    B,
+    Y,
+    LSE,
+    G,
+    DH,
+    N,
+    V,
+    D,
+    filter_eps,
+    HAS_BIAS: tl.constexpr,
+    PRECISION: tl.constexpr,
+    DOT_IN_F32: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_V: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
+    # One program per block of tokens: it alone writes their rows of DH.
+    rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    row_ok = rows < N
+    for v0 in range(0, V, BLOCK_V):
+        cols = v0 + tl.arange(0, BLOCK_V)
+        delta, skip = _delta_tile(
+            H,
+            W,
+            B,
+            Y,
+            LSE,
+            G,
+            rows,
+            cols,
+            N,
+            V,
+            D,
+            filter_eps,
+            HAS_BIAS,
+            PRECISION,
+            DOT_IN_F32,
+            BLOCK_N,
+            BLOCK_V,
+            BLOCK_D,
+        )
+        if ~skip:
+            # rounded to the inputs' dtype, as the matrix units take it
+            delta_in = delta.to(H.dtype.element_ty)
             if DOT_IN_F32:
-                w = w.to(tl.float32)
-            dh = tl.dot(delta_in, w, input_precision=PRECISION)
-            tl.atomic_add(
-                DH + rows[:, None] * D + ds[None, :],
-                dh,
-                mask=row_ok[:, None] & d_ok[None, :],
-            )
-            h = tl.load(
-                H + rows[:, None] * D + ds[None, :],
-                mask=row_ok[:, None] & d_ok[None, :],
-                other=0.0,
-            )
+                delta_in = delta_in.to(tl.float32)
+            for d0 in range(0, D, BLOCK_D):
+                ds = d0 + tl.arange(0, BLOCK_D)
+                d_ok = ds < D
+                w = tl.load(
+                    W + cols[:, None] * D + ds[None, :],
+                    mask=(cols[:, None] < V) & d_ok[None, :],
+                    other=0.0,
+                )
+                if DOT_IN_F32:
+                    w = w.to(tl.float32)
+                dh = tl.dot(delta_in, w, input_precision=PRECISION)
+                where = DH + rows[:, None] * D + ds[None, :]
+                ok = row_ok[:, None] & d_ok[None, :]
+                tl.store(where, tl.load(where, mask=ok) + dh, mask=ok)
+
+
+def _backward_weight(
+    H,
+    W,
+    B,
+    Y,
+    LSE,
+    G,
+    DW,
+    DB,
+    SKIPPED,
+    N,
+    V,
+    D,
+    filter_eps,
+    HAS_BIAS: tl.constexpr,
+    PRECISION: tl.constexpr,
+    DOT_IN_F32: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_V: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
+    # One program per block of the vocabulary: it alone writes their rows of
+    # DW and entries of DB.
+    cols = tl.program_id(0) * BLOCK_V + tl.arange(0, BLOCK_V)
+    col_ok = cols < V
+    db = tl.zeros([BLOCK_V], tl.float32)
+    skipped = tl.zeros((), tl.int32)
+    for n0 in range(0, N, BLOCK_N):
+        rows = n0 + tl.arange(0, BLOCK_N)
+        delta, skip = _delta_tile(
+            H,
+            W,
+            B,
+            Y,
+            LSE,
+            G,
+            rows,
+            cols,
+            N,
+            V,
+            D,
+            filter_eps,
+            HAS_BIAS,
+            PRECISION,
+            DOT_IN_F32,
+            BLOCK_N,
+            BLOCK_V,
+            BLOCK_D,
+        )
+        skipped += skip.to(tl.int32)
+        if ~skip:
+            db += tl.sum(delta, axis=0)
+            delta_in = delta.to(H.dtype.element_ty)
             if DOT_IN_F32:
-                h = h.to(tl.float32)
-            dw = tl.dot(tl.trans(delta_in), h, input_precision=PRECISION)
-            tl.atomic_add(
-                DW + cols[:, None] * D + ds[None, :],
-                dw,
-                mask=col_ok[:, None] & d_ok[None, :],
-            )
-        if HAS_BIAS:
-            tl.atomic_add(DB + cols, tl.sum(delta, axis=0), mask=col_ok)
+                delta_in = delta_in.to(tl.float32)
+            for d0 in range(0, D, BLOCK_D):
+                ds = d0 + tl.arange(0, BLOCK_D)
+                d_ok = ds < D
+                h = tl.load(
+                    H + rows[:, None] * D + ds[None, :],
+                    mask=(rows[:, None] < N) & d_ok[None, :],
+                    other=0.0,
+                )
+                if DOT_IN_F32:
+                    h = h.to(tl.float32)
+                dw = tl.dot(tl.trans(delta_in), h, input_precision=PRECISION)
+                where = DW + cols[:, None] * D + ds[None, :]
+                ok = col_ok[:, None] & d_ok[None, :]
+                tl.store(where, tl.load(where, mask=ok) + dw, mask=ok)
+    if HAS_BIAS:
+        tl.store(DB + cols, db, mask=col_ok)
+    tl.store(SKIPPED + tl.program_id(0), skipped)
 
 
 # With TRITON_INTERPRET=1 set before triton is imported, these are run by
 # Triton's interpreter, on CPU tensors too.
 if triton is not None:
     _forward_kernel = triton.jit(_forward)
-    _backward_kernel = triton.jit(_backward)
+    _delta_tile = triton.jit(_delta_tile)  # called by the two below
+    _backward_hidden_kernel = triton.jit(_backward_hidden)
+    _backward_weight_kernel = triton.jit(_backward_weight)
     INTERPRETED = isinstance(_forward_kernel, InterpretedFunction)
 else:
     INTERPRETED = False
@@ -268,28 +373,26 @@ class _TritonLinearCrossEntropy(torch.autograd.Function):
         dh = torch.zeros(n, d, dtype=torch.float32, device=dev)
         dw = torch.zeros(v, d, dtype=torch.float32, device=dev)
         db = torch.zeros(v, dtype=torch.float32, device=dev)
-        skipped = torch.zeros(1, dtype=torch.int32, device=dev)
-        grid = (triton.cdiv(n, BLOCK_N), triton.cdiv(v, BLOCK_V))
-        _backward_kernel[grid](
+        v_blocks = triton.cdiv(v, BLOCK_V)
+        skipped = torch.zeros(v_blocks, dtype=torch.int32, device=dev)
+        args = (
             hidden,
             weight,
             bias if bias is not None else weight,
             y,
             lse,
             grad_rows.float().contiguous(),
-            dh,
-            dw,
-            db,
-            skipped,
-            n,
-            v,
-            d,
-            float(ctx.filter_eps),
-            HAS_BIAS=bias is not None,
-            **_options(hidden.dtype),
         )
-        _last_backward["skipped_tiles"] = skipped
-        _last_backward["tiles"] = grid[0] * grid[1]
+        options = dict(HAS_BIAS=bias is not None, **_options(hidden.dtype))
+        eps = float(ctx.filter_eps)
+        _backward_hidden_kernel[(triton.cdiv(n, BLOCK_N),)](
+            *args, dh, n, v, d, eps, **options
+        )
+        _backward_weight_kernel[(v_blocks,)](
+            *args, dw, db, skipped, n, v, d, eps, **options
+        )
+        _last_backward["skipped_tiles"] = skipped.sum()
+        _last_backward["tiles"] = triton.cdiv(n, BLOCK_N) * v_blocks
         return (
             dh.to(hidden.dtype),
             dw.to(weight.dtype),
