@@ -90,6 +90,47 @@ def test_kl_is_infinite_where_q_is_zero_but_p_is_not():
     assert math.isfinite(xentlib.js_divergence(p, q).item())
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_js_divergence_of_underflowing_softmaxes_has_finite_exact_gradients(
+    dtype,
+):
+    # Extreme logits: the softmaxes hold exact zeros (and exact ones).
+    z = torch.tensor(
+        [[1e4, -1e4, 0.0], [-1e4, 1e4, 0.0], [60.0, -60.0, 0.0]],
+        dtype=dtype,
+    )
+    z1, z2 = z.clone().requires_grad_(), z.clone().requires_grad_()
+    p = z1.softmax(-1)
+    assert (p == 0).any()
+    js = xentlib.js_divergence(p[:-1], p[1:])
+    js.sum().backward()
+    assert torch.isfinite(js).all() and torch.isfinite(z1.grad).all()
+    # The same divergence written from the logits in log space, where
+    # nothing underflows to a zero.
+    lp = z2.log_softmax(-1)
+    lm = torch.logaddexp(lp[:-1], lp[1:]) - math.log(2)
+    ref = 0.5 * (
+        (lp[:-1].exp() * (lp[:-1] - lm)).sum(-1)
+        + (lp[1:].exp() * (lp[1:] - lm)).sum(-1)
+    )
+    ref.sum().backward()
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(js, ref, rtol=tol, atol=tol)
+    torch.testing.assert_close(z1.grad, z2.grad, rtol=tol, atol=tol)
+    assert js[0].item() == pytest.approx(math.log(2), rel=tol)
+
+
+def test_js_divergence_passes_gradcheck_inside_the_simplex():
+    g = torch.Generator().manual_seed(3)
+    z = torch.randn(4, 5, generator=g, dtype=torch.float64)
+
+    def js_of_logits(z):
+        p = z.softmax(-1)
+        return xentlib.js_divergence(p[:2], p[2:])
+
+    assert torch.autograd.gradcheck(js_of_logits, (z.requires_grad_(),))
+
+
 def test_the_coin_of_chapter_1():
     p, q = [0.9, 0.1], [0.7, 0.3]
     h = -(0.9 * math.log(0.9) + 0.1 * math.log(0.1))

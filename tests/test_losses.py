@@ -1,4 +1,4 @@
-"""xentlib.losses against torch.nn.functional, with gradients, extremes and bad input."""
+"""xentlib.losses against PyTorch: gradients, extremes and bad input."""
 
 import itertools
 import math
@@ -106,16 +106,18 @@ def test_cross_entropy_custom_backward_passes_gradcheck_and_gradgradcheck():
         ["index", "probs"], [0.0, 0.2], [False, True]
     ):
         logits, target, weight = make_case((4, 5, 3), kind, seed=5)
-        w = weight if weighted else None
-        f = lambda x: xentlib.cross_entropy(
-            x, target, weight=w, label_smoothing=smoothing
-        )  # noqa: E731
+
+        def f(x, target=target, w=weight if weighted else None, s=smoothing):
+            return xentlib.cross_entropy(
+                x, target, weight=w, label_smoothing=s
+            )
+
         x = logits.clone().requires_grad_()
         assert gradcheck(f, (x,), eps=1e-6, atol=1e-8)
         assert gradgradcheck(f, (x,), eps=1e-6, atol=1e-8)
 
 
-def test_cross_entropy_gradient_with_respect_to_probability_targets_matches_pytorch():
+def test_cross_entropy_gradient_for_probability_targets_matches_pytorch():
     logits, target, weight = make_case((6, 4), "probs", seed=6)
     t1, t2 = target.clone().requires_grad_(), target.clone().requires_grad_()
     (g1,) = torch.autograd.grad(
@@ -124,10 +126,13 @@ def test_cross_entropy_gradient_with_respect_to_probability_targets_matches_pyto
     (g2,) = torch.autograd.grad(F.cross_entropy(logits, t2, weight=weight), t2)
     torch.testing.assert_close(g1, g2)
     x, t = logits.clone().requires_grad_(), target.clone().requires_grad_()
-    # gradcheck's finite differences leave the simplex: renormalise inside the function.
-    f = lambda a, b: xentlib.cross_entropy(
-        a, b / b.sum(1, keepdim=True), reduction="sum"
-    )  # noqa: E731
+
+    # gradcheck's finite differences leave the simplex: renormalise inside.
+    def f(a, b):
+        return xentlib.cross_entropy(
+            a, b / b.sum(1, keepdim=True), reduction="sum"
+        )
+
     assert gradcheck(f, (x, t), eps=1e-6, atol=1e-8)
 
 
@@ -229,7 +234,7 @@ def test_cross_entropy_on_cuda_matches_cpu():
     torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-5, atol=1e-6)
 
 
-# -- binary cross-entropy ---------------------------------------------------------------
+# -- binary cross-entropy -----------------------------------------------------
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -298,7 +303,46 @@ def test_binary_cross_entropy_is_finite_for_huge_logits(dtype):
     )
 
 
-# -- bad input ---------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_binary_cross_entropy_is_exact_at_infinite_logits(dtype):
+    inf = math.inf
+    x = torch.tensor([-inf, inf, -inf, inf, -inf, inf, 3.0], dtype=dtype)
+    y = torch.tensor([0.0, 1.0, 1.0, 0.0, 0.5, 0.5, 0.0], dtype=dtype)
+    x.requires_grad_()
+    loss = xentlib.binary_cross_entropy(x, y, reduction="none")
+    expected = [0.0, 0.0, inf, inf, inf, inf, F.softplus(torch.tensor(3.0))]
+    torch.testing.assert_close(loss, torch.tensor(expected, dtype=dtype))
+    (grad,) = torch.autograd.grad(loss.sum(), x)
+    # sigma(x) - y, finite everywhere
+    sig = torch.sigmoid(torch.tensor(3.0, dtype=dtype)).item()
+    torch.testing.assert_close(
+        grad,
+        torch.tensor([0.0, 0.0, -1.0, 1.0, -0.5, 0.5, sig], dtype=dtype),
+    )
+    exact = [0, 1]
+    assert xentlib.binary_cross_entropy(x[exact], y[exact]).item() == 0.0
+    assert xentlib.binary_cross_entropy(x, y).item() == inf
+    # a zero weight or pos_weight removes the infinite term exactly
+    w = torch.tensor([1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0], dtype=dtype)
+    weighted = xentlib.binary_cross_entropy(x, y, weight=w, reduction="sum")
+    torch.testing.assert_close(weighted, loss[-1].detach())
+    pw = torch.zeros(7, dtype=dtype)
+    no_pos = xentlib.binary_cross_entropy(
+        x[[2]], y[[2]], pos_weight=pw[[2]], reduction="sum"
+    )
+    assert no_pos.item() == 0.0
+
+
+def test_cross_entropy_rejects_rows_of_all_minus_inf_and_nan_in_ignored_rows():
+    x = torch.tensor([[0.0, 1.0], [-math.inf, -math.inf]])
+    with pytest.raises(ValueError, match="row whose logits are all -inf"):
+        xentlib.cross_entropy(x, torch.tensor([0, 1]))
+    x = torch.tensor([[0.0, 1.0], [math.nan, 0.0]])
+    with pytest.raises(ValueError, match="input contains NaN"):
+        xentlib.cross_entropy(x, torch.tensor([0, -100]))
+
+
+# -- bad input ----------------------------------------------------------------
 
 X, Y = torch.randn(4, 3), torch.tensor([0, 1, 2, 1])
 
@@ -342,7 +386,7 @@ X, Y = torch.randn(4, 3), torch.tensor([0, 1, 2, 1])
         ),
         (
             lambda: xentlib.cross_entropy(X, Y, weight=-torch.ones(3)),
-            "weight must be non-negative",
+            "weight must hold finite, non-negative numbers",
         ),
         (
             lambda: xentlib.cross_entropy(X, Y, label_smoothing=1.5),
@@ -400,6 +444,34 @@ X, Y = torch.randn(4, 3), torch.tensor([0, 1, 2, 1])
             ),
             "reduction must be one of",
         ),
+        (
+            lambda: xentlib.binary_cross_entropy(
+                torch.tensor([math.nan, 0.0]), torch.tensor([0.0, 1.0])
+            ),
+            "input contains NaN",
+        ),
+        (
+            lambda: xentlib.binary_cross_entropy(
+                X, torch.rand(4, 3), weight=-torch.ones(3)
+            ),
+            "weight must hold finite, non-negative numbers",
+        ),
+        (
+            lambda: xentlib.binary_cross_entropy(
+                X, torch.rand(4, 3), pos_weight=torch.full((3,), -2.0)
+            ),
+            "pos_weight must hold finite, non-negative numbers",
+        ),
+        (
+            lambda: xentlib.cross_entropy(
+                X, Y, weight=torch.tensor([1.0, math.inf, 1.0])
+            ),
+            "weight must hold finite, non-negative numbers",
+        ),
+        (
+            lambda: xentlib.cross_entropy(X, Y, ignore_index=1.5),
+            "ignore_index must be an integer",
+        ),
     ],
 )
 def test_bad_input_raises_a_value_error_naming_the_argument(call, match):
@@ -412,3 +484,37 @@ def test_ignore_index_rows_are_not_range_checked():
     torch.testing.assert_close(
         loss, F.cross_entropy(X, torch.tensor([0, 7, 2, 1]), ignore_index=7)
     )
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_losses_never_make_the_host_wait_for_the_gpu():
+    from xentlib.scale import linear_cross_entropy
+
+    dev = "cuda"
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(64, 10, generator=g).to(dev).requires_grad_()
+    y = torch.randint(0, 10, (64,), generator=g).to(dev)
+    y[3] = -100
+    w = torch.rand(10, generator=g).to(dev) + 0.1
+    probs = torch.softmax(torch.randn(64, 10, generator=g), 1).to(dev)
+    t01 = torch.rand(64, 10, generator=g).to(dev)
+    h = torch.randn(64, 16, generator=g).to(dev).requires_grad_()
+    emb = torch.randn(100, 16, generator=g).to(dev).requires_grad_()
+    yy = torch.randint(0, 100, (64,), generator=g).to(dev)
+    half = x.detach().bfloat16().requires_grad_()
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for loss in (
+            xentlib.cross_entropy(x, y),
+            xentlib.cross_entropy(x, y, weight=w, label_smoothing=0.1),
+            xentlib.cross_entropy(half, y, reduction="none").sum(),
+            xentlib.cross_entropy(x, probs),
+            xentlib.binary_cross_entropy(x, t01, weight=w, pos_weight=w),
+            linear_cross_entropy(h, emb, yy, chunk_size=16),
+            linear_cross_entropy(h, emb, yy, method="recompute"),
+        ):
+            loss.backward()
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    torch.cuda.synchronize()  # a failed asynchronous check would raise here

@@ -37,6 +37,16 @@ __all__ = [
 ]
 
 
+def _check_outcomes(p: torch.Tensor, name: str) -> None:
+    """A distribution needs at least one outcome (a last dimension of size 0
+    is not one)."""
+    if p.dim() > 0 and p.shape[-1] == 0:
+        raise ValueError(
+            f"{name} must have at least one outcome along its last dimension;"
+            f" got shape {tuple(p.shape)}"
+        )
+
+
 def _in_base(x: torch.Tensor, base: float | None) -> torch.Tensor:
     return x if base is None else x / math.log(base)
 
@@ -63,9 +73,10 @@ def _pair(p, q) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _checked_pair(p, q, base):
-    """Validate two distributions and a base at the boundary of a public function."""
+    """Validate two distributions and a base (a public function's boundary)."""
     base = check_base(base)
     p, q = _pair(p, q)
+    _check_outcomes(p, "p")
     check_distribution(p, "p")
     check_distribution(q, "q")
     return p, q, base
@@ -114,6 +125,7 @@ def entropy(p, base: float | None = None) -> torch.Tensor:
     """
     base = check_base(base)
     p = as_float_tensor(p, "p")
+    _check_outcomes(p, "p")
     check_distribution(p, "p")
     # 0.0 - x rather than -x: a certain outcome has entropy +0.0, not -0.0.
     return _in_base(0.0 - torch.special.xlogy(p, p).sum(-1), base)
@@ -122,7 +134,7 @@ def entropy(p, base: float | None = None) -> torch.Tensor:
 def distribution_cross_entropy(
     p, q, base: float | None = None
 ) -> torch.Tensor:
-    r"""Cross-entropy of a model distribution ``q`` under a true distribution ``p``.
+    r"""Cross-entropy of a model distribution ``q`` under a true one ``p``.
 
     .. math:: H(P, Q) = -\sum_i p_i \log q_i
 
@@ -148,7 +160,7 @@ def distribution_cross_entropy(
 
 
 def kl_divergence(p, q, base: float | None = None) -> torch.Tensor:
-    r"""Kullback-Leibler divergence :math:`\mathrm{KL}(P \| Q)` along the last dimension.
+    r"""Kullback-Leibler divergence :math:`\mathrm{KL}(P \| Q)`, last axis.
 
     .. math:: \mathrm{KL}(P \| Q) = \sum_i p_i \log \frac{p_i}{q_i}
 
@@ -177,13 +189,26 @@ def js_divergence(p, q, base: float | None = None) -> torch.Tensor:
     r"""Jensen-Shannon divergence along the last dimension.
 
     .. math::
-        \mathrm{JS}(P, Q) = \tfrac12 \mathrm{KL}(P \| M) + \tfrac12 \mathrm{KL}(Q \| M),
-        \qquad M = \tfrac12 (P + Q)
+        \begin{aligned}
+        \mathrm{JS}(P, Q) &= \tfrac12 \mathrm{KL}(P \| M)
+            + \tfrac12 \mathrm{KL}(Q \| M), \qquad M = \tfrac12 (P + Q) \\
+        &= \tfrac12 \textstyle\sum_i p_i (\log p_i - \log m_i)
+            + \tfrac12 \sum_i q_i (\log q_i - \log m_i)
+        \end{aligned}
 
     Symmetric, finite (at most :math:`\log 2`, one bit) and zero exactly when
     ``P = Q``. Note that :func:`scipy.spatial.distance.jensenshannon` returns
     the *square root* of this quantity (the Jensen-Shannon distance).
     Used as a smoothness penalty in chapter 7.
+
+    Computed in log space, :math:`\log m_i = \mathrm{logaddexp}(\log p_i,
+    \log q_i) - \log 2`, with the logarithm of a probability of zero taken at
+    the smallest positive normal number. The value is unchanged (the term
+    is multiplied by that zero), but the gradient stays finite: the slope of
+    :math:`p \log p` is infinite at :math:`p = 0`, and a softmax that
+    underflows to an exact zero would multiply that infinity by zero and give
+    NaN. Through a softmax, the gradient is then the limit from positive
+    probabilities.
 
     Parameters
     ----------
@@ -197,9 +222,8 @@ def js_divergence(p, q, base: float | None = None) -> torch.Tensor:
     torch.Tensor, shape ``(...)``
     """
     p, q, base = _checked_pair(p, q, base)
-    m = 0.5 * (p + q)
-    js = 0.5 * (
-        (torch.special.xlogy(p, p) - torch.special.xlogy(p, m)).sum(-1)
-        + (torch.special.xlogy(q, q) - torch.special.xlogy(q, m)).sum(-1)
-    )
+    tiny = torch.finfo(p.dtype).tiny
+    log_p, log_q = p.clamp_min(tiny).log(), q.clamp_min(tiny).log()
+    log_m = torch.logaddexp(log_p, log_q) - math.log(2.0)
+    js = 0.5 * ((p * (log_p - log_m)).sum(-1) + (q * (log_q - log_m)).sum(-1))
     return _in_base(js.clamp_min(0.0), base)
