@@ -551,9 +551,9 @@ class GANConfig:
 
     Examples
     --------
-    >>> GANConfig(steps=100, lr=1e-3, batch_size=64)
-    GANConfig(steps=100, lr=0.001, batch_size=64, betas=(0.5, 0.999), \
-optimizer='adam', d_steps=1)
+    >>> config = GANConfig(steps=100, lr=1e-3, batch_size=64)
+    >>> config.betas, config.optimizer, config.d_steps
+    ((0.5, 0.999), 'adam', 1)
     """
 
     steps: int
