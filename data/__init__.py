@@ -1,1 +1,4 @@
-"""The book's data files, installed with xentlib as ``xentlib.data``; see README.md here."""
+"""The book's data files, installed with xentlib as ``xentlib.data``.
+
+README.md in this folder describes each file and how it was made.
+"""

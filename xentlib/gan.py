@@ -551,9 +551,9 @@ class GANConfig:
 
     Examples
     --------
-    >>> GANConfig(steps=100, lr=1e-3, batch_size=64)
-    GANConfig(steps=100, lr=0.001, batch_size=64, betas=(0.5, 0.999), \
-optimizer='adam', d_steps=1)
+    >>> config = GANConfig(steps=100, lr=1e-3, batch_size=64)
+    >>> config.betas, config.optimizer, config.d_steps
+    ((0.5, 0.999), 'adam', 1)
     """
 
     steps: int
@@ -946,16 +946,7 @@ def fit_gan(
 
 
 def _as_samples(x, name: str) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        got = (
-            f"dtype {x.dtype}"
-            if isinstance(x, torch.Tensor)
-            else type(x).__name__
-        )
-        raise ValueError(
-            f"{name} must be a floating-point torch.Tensor of samples; got"
-            f" {got}"
-        )
+    check_float_tensor(x, name, what="samples")
     if x.dim() == 1:
         x = x.unsqueeze(1)
     if x.dim() != 2 or x.shape[0] == 0:

@@ -125,9 +125,9 @@ def simulate_binding_screen(
 
     .. math::
 
-        a = f(x) + \varepsilon, \qquad
-        f(x) = x_0 + 0.8\,x_1 - 0.7\,x_2^2 + 0.6\,x_3 x_4 + 0.5 \tanh(2 x_5),
-        \qquad \varepsilon \sim \mathcal{N}(0, \sigma^2),
+        a &= f(x) + \varepsilon, \qquad
+        \varepsilon \sim \mathcal{N}(0, \sigma^2), \\
+        f(x) &= x_0 + 0.8\,x_1 - 0.7\,x_2^2 + 0.6\,x_3 x_4 + 0.5 \tanh(2 x_5),
 
     and descriptors beyond :math:`x_5` do not matter. As in a real screen, the
     top ``positive_fraction`` of affinities are called hits: the threshold

@@ -285,8 +285,8 @@ def linear_cross_entropy(
     .. math::
 
         \ell = \log \sum_v e^{z_v} - z_y, \qquad
-        \frac{\partial \ell}{\partial z} = p - e_y, \quad
-        \frac{\partial \ell}{\partial h} = W^\top (p - e_y), \quad
+        \frac{\partial \ell}{\partial z} = p - e_y, \\
+        \frac{\partial \ell}{\partial h} = W^\top (p - e_y), \qquad
         \frac{\partial \ell}{\partial W} = (p - e_y)\, h^\top .
 
     ``method`` chooses how the gradients are obtained:

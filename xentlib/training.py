@@ -59,9 +59,9 @@ class TrainConfig:
 
     Examples
     --------
-    >>> TrainConfig(epochs=20, lr=1e-3, batch_size=128)
-    TrainConfig(epochs=20, lr=0.001, batch_size=128, weight_decay=0.0, \
-optimizer='adam')
+    >>> config = TrainConfig(epochs=20, lr=1e-3, batch_size=128)
+    >>> config.optimizer, config.weight_decay
+    ('adam', 0.0)
     """
 
     epochs: int

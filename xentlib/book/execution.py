@@ -200,6 +200,9 @@ def execute_chapter(
                 kernel_name="python3",
                 cwd=str(path.parent),
                 progress_bar=False,
+                # the kernel's own log (not the cells' output) warns on
+                # every start that it talks over local TCP: noise here
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
     except Exception as err:  # papermill raises PapermillExecutionError
         error = f"{type(err).__name__}: {err}"
