@@ -22,8 +22,9 @@ The package is organised by idea, one module each:
   its ELBO terms and Tanimoto similarity (chapter 8);
 * :mod:`xentlib.gan` - generator and discriminator losses, a small GAN
   training loop, mode coverage and the energy distance (chapter 9);
-* :mod:`xentlib.self_supervised` - rotation prediction on micrograph and
-  texture crops, a small CNN encoder and linear probes (chapter 10);
+* :mod:`xentlib.self_supervised` - rotation prediction on handwritten
+  digits, a small CNN encoder, batch-norm calibration and few-shot linear
+  probes (chapter 10);
 * :mod:`xentlib.fairness` - the demographic-parity penalty and fair binary
   cross-entropy, group metrics (parity gap, equalised odds), bootstrap
   intervals of a gap, and the Adult and German credit data (chapter 11);
