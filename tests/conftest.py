@@ -6,6 +6,13 @@ from hypothesis import settings
 
 from xentlib.book import chapters, execute_book, find_root, timing_table
 
+# Without a GPU, Triton's kernels run in its interpreter, which must be
+# chosen before anything imports triton (a test module, a doctest of
+# xentlib): set here, first, so that tests/test_triton_linear_cross_entropy.py
+# always runs the kernel instead of skipping for the order it was collected in.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
 # Float64 by default in the tests would hide float32 problems: keep torch's
 # default dtype.
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
