@@ -89,6 +89,52 @@ def _subtract_at_targets_(
     z.index_put_((rows, y), -values.to(z.dtype), accumulate=True)
 
 
+def _gradient_buffers(hidden, weight, cdtype, need):
+    """The gradient of ``hidden`` (filled chunk by chunk) and zeroed
+    accumulators, in the compute dtype, for those of ``weight`` and its bias;
+    None where ``need`` says a gradient is not wanted."""
+    need_h, need_w, need_b = need
+    dev = hidden.device
+    return (
+        torch.empty_like(hidden) if need_h else None,
+        torch.zeros(weight.shape, dtype=cdtype, device=dev)
+        if need_w
+        else None,
+        torch.zeros(weight.shape[0], dtype=cdtype, device=dev)
+        if need_b
+        else None,
+    )
+
+
+def _add_chunk_gradients(z, h, weight, rows, grads):
+    r"""Given a chunk's :math:`\Delta = \partial L / \partial Z` (``z``, in
+    the compute dtype; its inputs ``h`` are ``hidden[rows]``): write its rows
+    of :math:`\Delta W` and add :math:`\Delta^\top h` and the column sums
+    of :math:`\Delta` to the weight and bias accumulators (a half-precision
+    chunk's product is summed in float32)."""
+    grad_h, grad_w, grad_b = grads
+    if grad_b is not None:
+        grad_b += z.sum(0)
+    dz = z.to(h.dtype)
+    if grad_h is not None:
+        torch.matmul(dz, weight, out=grad_h[rows])
+    if grad_w is not None:
+        if grad_w.dtype == dz.dtype:
+            grad_w.addmm_(dz.T, h)
+        else:
+            grad_w += dz.T @ h
+
+
+def _cast_gradients(grads, weight, bias):
+    """The accumulated gradients of ``weight`` and ``bias`` in their dtypes."""
+    grad_h, grad_w, grad_b = grads
+    return (
+        grad_h,
+        None if grad_w is None else grad_w.to(weight.dtype),
+        None if grad_b is None else grad_b.to(bias.dtype),
+    )
+
+
 def _loss_and_gradients(hidden, weight, bias, y, row_scale, chunk_size, need):
     r"""The reduced loss :math:`\sum_i c_i \ell_i` and its gradients, chunked.
 
@@ -103,24 +149,15 @@ def _loss_and_gradients(hidden, weight, bias, y, row_scale, chunk_size, need):
     for half-precision weights). Returns the log-sum-exps, the loss and the
     three gradients (None where not needed).
     """
-    need_h, need_w, need_b = need
     cdtype = compute_dtype(hidden.dtype)
     n, dev = hidden.shape[0], hidden.device
     total = torch.zeros((), dtype=cdtype, device=dev)
     lse = torch.empty(n, dtype=cdtype, device=dev)
-    grad_h = torch.empty_like(hidden) if need_h else None
-    grad_w = (
-        torch.zeros(weight.shape, dtype=cdtype, device=dev) if need_w else None
-    )
-    grad_b = (
-        torch.zeros(weight.shape[0], dtype=cdtype, device=dev)
-        if need_b
-        else None
-    )
+    grads = _gradient_buffers(hidden, weight, cdtype, need)
     for start in range(0, n, chunk_size):
         rows = slice(start, start + chunk_size)
         h, yc, c = hidden[rows], y[rows], row_scale[rows]
-        z = dz = None  # free the last chunk's logits before the next's
+        z = None  # free the last chunk's logits before the next's
         z = _chunk_logits(h, weight, bias, cdtype)
         target_logit = z.gather(1, yc[:, None])
         m, s = _softmax_in_place(z)
@@ -128,27 +165,13 @@ def _loss_and_gradients(hidden, weight, bias, y, row_scale, chunk_size, need):
         loss = lse[rows] - target_logit.squeeze(1)
         # c = 0 for an ignored row, whose loss may be inf: count it as 0.
         total += torch.where(c != 0, c * loss, 0.0).sum()
-        if not (need_h or need_w or need_b):
+        if not any(need):
             continue
         # dz = c * (softmax - onehot), over the chunk's logits in place
         z.mul_(c[:, None] / s)
         _subtract_at_targets_(z, yc, c)
-        if need_b:
-            grad_b += z.sum(0)
-        dz = z.to(hidden.dtype)
-        if need_h:
-            torch.matmul(dz, weight, out=grad_h[rows])
-        if need_w:
-            if grad_w.dtype == dz.dtype:
-                grad_w.addmm_(dz.T, h)
-            else:  # half precision: each chunk's product, summed in float32
-                grad_w += dz.T @ h
-    grads = (
-        grad_h,
-        None if grad_w is None else grad_w.to(weight.dtype),
-        None if grad_b is None else grad_b.to(bias.dtype),
-    )
-    return lse, total, grads
+        _add_chunk_gradients(z, h, weight, rows, grads)
+    return lse, total, _cast_gradients(grads, weight, bias)
 
 
 class _GradientInForward(torch.autograd.Function):
@@ -223,45 +246,21 @@ class _Recompute(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, _, grad_rows):
         hidden, weight, bias, y, lse = ctx.saved_tensors
-        need_h, need_w, need_b = ctx.needs_input_grad[:3]
         cdtype = lse.dtype
-        grad_h = torch.empty_like(hidden) if need_h else None
-        grad_w = (
-            torch.zeros(weight.shape, dtype=cdtype, device=weight.device)
-            if need_w
-            else None
-        )
-        grad_b = (
-            torch.zeros(weight.shape[0], dtype=cdtype, device=weight.device)
-            if need_b
-            else None
+        grads = _gradient_buffers(
+            hidden, weight, cdtype, ctx.needs_input_grad[:3]
         )
         g = grad_rows.to(cdtype)
         for start in range(0, hidden.shape[0], ctx.chunk_size):
             rows = slice(start, start + ctx.chunk_size)
             h = hidden[rows]
-            z = dz = None  # free the last chunk's logits before the next's
+            z = None  # free the last chunk's logits before the next's
             z = _chunk_logits(h, weight, bias, cdtype)
             # dz = g * (softmax(z) - onehot(y)), over the chunk's logits
             z.sub_(lse[rows, None]).exp_().mul_(g[rows, None])
             _subtract_at_targets_(z, y[rows], g[rows])
-            if need_b:
-                grad_b += z.sum(0)
-            dz = z.to(hidden.dtype)
-            if need_h:
-                torch.matmul(dz, weight, out=grad_h[rows])
-            if need_w:
-                if grad_w.dtype == dz.dtype:
-                    grad_w.addmm_(dz.T, h)
-                else:  # half precision: each chunk's product, summed in f32
-                    grad_w += dz.T @ h
-        return (
-            grad_h,
-            None if grad_w is None else grad_w.to(weight.dtype),
-            None if grad_b is None else grad_b.to(bias.dtype),
-            None,
-            None,
-        )
+            _add_chunk_gradients(z, h, weight, rows, grads)
+        return (*_cast_gradients(grads, weight, bias), None, None)
 
 
 def linear_cross_entropy(
