@@ -16,9 +16,10 @@ the ratio over the rounds. The goal is a ratio of at most 1.2.
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 
 import torch
-from _machine import machine_lines
 
 from xentlib.benchmark import LOSS_SHAPES, compare_losses
 
@@ -68,7 +69,18 @@ def main(argv=None) -> int:
         shapes, repeats = LOSS_SHAPES, args.repeats
     if args.shapes:
         shapes = [tuple(int(n) for n in s.split("x")) for s in args.shapes]
-    print("\n".join(machine_lines(device)))
+    where = (
+        torch.cuda.get_device_name(device)
+        if device.startswith("cuda")
+        else (
+            f"CPU ({platform.processor() or platform.machine()},"
+            f" {torch.get_num_threads()} threads)"
+        )
+    )
+    print(f"{where}; torch {torch.__version__}")
+    if hasattr(os, "getloadavg"):
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(f"load average before the run: {load}")
     print(
         f"forward + backward, median of {repeats} interleaved rounds;"
         " ratio = xentlib / torch"

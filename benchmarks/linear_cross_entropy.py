@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 from dataclasses import asdict
 
 import torch
-from _machine import device_description, machine_lines
 
 from xentlib.benchmark import (
     METHODS,
@@ -87,8 +88,19 @@ def main(argv=None) -> int:
         if getattr(args, key) is not None:
             size[key] = getattr(args, key)
     methods = args.methods or available_methods(device)
-    where = device_description(device)
-    print("\n".join(machine_lines(device)))
+    if cuda:
+        where = (
+            f"{torch.cuda.get_device_name(device)}; CUDA {torch.version.cuda}"
+        )
+    else:
+        where = (
+            f"CPU ({platform.processor() or platform.machine()},"
+            f" {torch.get_num_threads()} threads)"
+        )
+    print(f"{where}; torch {torch.__version__}")
+    if hasattr(os, "getloadavg"):
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(f"load average before the run: {load}")
     print(
         f"{size['tokens']} tokens, hidden {size['hidden']}, vocabulary"
         f" {size['vocab']}, {size['dtype']}; forward + backward, median and"
